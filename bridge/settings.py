@@ -1,0 +1,143 @@
+"""The one place configuration is read: environment, then the user's config file, then defaults.
+
+The Imagen API key comes from ``IMAGEN_API_KEY`` or ``api_key`` in
+``<config dir>/config.toml``. Without one, every command runs against the
+built-in emulator, and says so, so a newcomer can try the whole flow offline.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from bridge import APP_NAME
+
+API_KEY_ENV = "IMAGEN_API_KEY"
+CONFIG_DIR_ENV = "IMAGEN_BRIDGE_CONFIG_DIR"
+CONFIG_FILE_NAME = "config.toml"
+PRODUCTION_BASE_URL = "https://api.imagen-ai.com/v1"
+EMULATOR_NOTICE = (
+    "No Imagen API key configured: using the built-in offline emulator. "
+    f"Set {API_KEY_ENV} or api_key in the config file to use the real Imagen service."
+)
+
+
+class SettingsError(Exception):
+    """Configuration that cannot be used; the message says which file or variable and why."""
+
+
+def config_dir() -> Path:
+    """The user's config folder (overridable for tests and portable installs)."""
+    override = os.environ.get(CONFIG_DIR_ENV)
+    if override:
+        return Path(override)
+    return platformdirs.user_config_path(APP_NAME, appauthor=False)
+
+
+def config_file() -> Path:
+    return config_dir() / CONFIG_FILE_NAME
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise SettingsError(f"Cannot read config file {path}: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"Config file {path} is not valid UTF-8 TOML: {exc}") from exc
+    return data
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """Reads ``config.toml``; sits below environment variables in priority."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ does the work
+
+    def __call__(self) -> dict[str, Any]:
+        data = _read_config_file(config_file())
+        known = set(self.settings_cls.model_fields)
+        return {key: value for key, value in data.items() if key in known}
+
+
+class _ApiKeyEnvSource(PydanticBaseSettingsSource):
+    """``IMAGEN_API_KEY``: the name Imagen's own tools use, without our prefix."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        value = os.environ.get(API_KEY_ENV, "").strip()
+        return {"api_key": value} if value else {}
+
+
+class Settings(BaseSettings):
+    """Everything the bridge needs to know about where it runs and whom it talks to."""
+
+    model_config = SettingsConfigDict(env_prefix="IMAGEN_BRIDGE_", extra="ignore")
+
+    api_key: SecretStr | None = None
+    base_url: str = PRODUCTION_BASE_URL
+    host: str = "127.0.0.1"
+    port: int = Field(default=8717, ge=1, le=65535)
+    data_dir: Path = Field(
+        default_factory=lambda: platformdirs.user_data_path(APP_NAME, appauthor=False)
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            _ApiKeyEnvSource(settings_cls),
+            env_settings,
+            _ConfigFileSource(settings_cls),
+        )
+
+    @property
+    def uses_emulator(self) -> bool:
+        """True when no API key is configured: the embedded emulator stands in for Imagen."""
+        return self.api_key is None or not self.api_key.get_secret_value().strip()
+
+    @property
+    def api_key_source(self) -> str:
+        """Where the key was read from, for a 401 message that tells the user what to fix."""
+        if os.environ.get(API_KEY_ENV, "").strip():
+            return f"the {API_KEY_ENV} environment variable"
+        if os.environ.get("IMAGEN_BRIDGE_API_KEY", "").strip():
+            return "the IMAGEN_BRIDGE_API_KEY environment variable"
+        if "api_key" in _read_config_file(config_file()):
+            return f"the config file {config_file()}"
+        return "no configured source"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, turning pydantic's validation errors into one readable SettingsError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"Invalid configuration ({problems})") from exc
