@@ -1,0 +1,322 @@
+"""Turn the paths a user gave into Imagen projects, refusing bad input before any network call.
+
+Imagen keys uploads by base name and writes outputs by stem (``IMG_1.CR2`` ->
+``IMG_1.xmp``), on a store that may compare names case-insensitively. So two
+photos whose stems match ignoring case and Unicode normalisation can never
+share a project: they are spread over several projects instead of being
+collapsed or refused. RAW and JPEG never share a project either.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+
+class ImageKind(StrEnum):
+    """What a project holds; the values are Imagen's profile ``image_type`` strings."""
+
+    RAW = "RAW"
+    JPEG = "JPG"
+
+
+RAW_EXTENSIONS = [
+    *(".dng", ".nef", ".cr2", ".arw", ".nrw", ".crw", ".srf", ".sr2", ".orf", ".raw"),
+    *(".rw2", ".raf", ".ptx", ".pef", ".rwl", ".srw", ".cr3", ".3fr", ".fff"),
+]
+JPEG_EXTENSIONS = [".jpg", ".jpeg"]
+SUPPORTED_HINT = (
+    f"Imagen edits RAW files ({' '.join(RAW_EXTENSIONS)}) and JPEG files "
+    f"({' '.join(JPEG_EXTENSIONS)}); extensions are case-insensitive."
+)
+_KIND_BY_EXTENSION = dict.fromkeys(RAW_EXTENSIONS, ImageKind.RAW) | dict.fromkeys(
+    JPEG_EXTENSIONS, ImageKind.JPEG
+)
+_KIND_WORDS = {ImageKind.RAW: "RAW", ImageKind.JPEG: "JPEG"}
+
+
+def kind_of(path: Path) -> ImageKind | None:
+    """The kind a file name says it is, or None for anything Imagen does not edit."""
+    return _KIND_BY_EXTENSION.get(path.suffix.lower())
+
+
+def collision_key(name: str) -> str:
+    """Equal keys mean Imagen or a case-insensitive disk could confuse the two names."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+@dataclass(frozen=True)
+class Photo:
+    """One validated input file. ``path`` is absolute and spelled exactly as found on disk."""
+
+    path: Path
+    size: int
+    kind: ImageKind
+
+    @property
+    def name(self) -> str:
+        """The name it is uploaded under."""
+        return self.path.name
+
+    @property
+    def stem_key(self) -> str:
+        return collision_key(self.path.stem)
+
+    @property
+    def is_dng(self) -> bool:
+        """DNG is RAW to Imagen, but comes back as a DNG with embedded XMP, not a sidecar."""
+        return self.path.suffix.lower() == ".dng"
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file inside a given folder that is not a photo (sidecars, videos, notes)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class PlannedProject:
+    """One Imagen project: a single kind, stems unique ignoring case."""
+
+    index: int  # 1-based, in the order projects are created
+    kind: ImageKind
+    photos: tuple[Photo, ...]
+    subdir: str  # where its outputs go below the output folder; "" for a one-project plan
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(photo.size for photo in self.photos)
+
+
+@dataclass(frozen=True)
+class Plan:
+    projects: tuple[PlannedProject, ...]
+    skipped: tuple[SkippedFile, ...] = ()
+
+    @property
+    def photos(self) -> tuple[Photo, ...]:
+        return tuple(photo for project in self.projects for photo in project.photos)
+
+
+class PlanError(ValueError):
+    """The input cannot be edited as given; every problem names the file it is about."""
+
+    def __init__(self, problems: Sequence[str], *, hint: str | None = None) -> None:
+        self.problems = tuple(problems)
+        self.hint = hint
+        count = len(self.problems)
+        lines = [f"Cannot start the edit: {count} problem{'s' if count != 1 else ''}:"]
+        lines += [f"  - {problem}" for problem in self.problems]
+        if hint:
+            lines.append(hint)
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """Which kind the chosen profile or tool edits, and how to say so in an error."""
+
+    kind: ImageKind
+    reason: str  # e.g. "profile 'CLEAN & CRISP' (5700) edits RAW files"
+
+
+def plan_edit(
+    paths: Sequence[Path],
+    *,
+    expect: Expectation | None = None,
+    recursive: bool = False,
+    keep_folders_together: bool = False,
+) -> Plan:
+    """Validate ``paths`` (files and folders) and partition them into projects.
+
+    ``expect`` refuses photos of the other kind (a RAW profile given JPEGs);
+    without it RAW and JPEG photos go to separate projects.
+    ``keep_folders_together`` keeps each folder's photos in one project, so an
+    HDR bracket is never split; name clashes inside one folder are then refused.
+    """
+    photos, skipped, problems = _collect(paths, recursive=recursive)
+    hint = SUPPORTED_HINT if any("unsupported file type" in p for p in problems) else None
+    if expect is not None:
+        problems += [
+            f"{photo.path}: {_KIND_WORDS[photo.kind]} file, but the {expect.reason}"
+            for photo in photos
+            if photo.kind is not expect.kind
+        ]
+    if keep_folders_together:
+        problems += _clashes_within_folders(photos)
+    if not problems and not photos:
+        problems.append("no photos given")
+    if problems:
+        raise PlanError(problems, hint=hint)
+    return Plan(projects=_partition(photos, keep_folders_together), skipped=tuple(skipped))
+
+
+def _collect(
+    paths: Sequence[Path], *, recursive: bool
+) -> tuple[list[Photo], list[SkippedFile], list[str]]:
+    photos: list[Photo] = []
+    skipped: list[SkippedFile] = []
+    problems: list[str] = []
+    seen: set[tuple[int, int]] = set()
+
+    def add(path: Path, st: os.stat_result) -> None:
+        identity = (st.st_dev, st.st_ino)
+        if identity in seen:  # the same file named twice, via any spelling or link
+            return
+        seen.add(identity)
+        problem = _file_problem(path, st)
+        if problem:
+            problems.append(f"{path}: {problem}")
+            return
+        kind = kind_of(path)
+        assert kind is not None
+        photos.append(Photo(path=path, size=st.st_size, kind=kind))
+
+    for given in paths:
+        # abspath, not resolve(): tidy "..", but keep the user's symlinked spelling
+        path = Path(os.path.abspath(given))  # noqa: PTH100
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            problems.append(f"{path}: no such file or folder")
+            continue
+        except OSError as exc:
+            problems.append(f"{path}: cannot be read ({_reason(exc)})")
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            found, folder_skipped, folder_problem = _expand_folder(path, recursive=recursive)
+            skipped += folder_skipped
+            if folder_problem:
+                problems.append(f"{path}: {folder_problem}")
+            for child, child_st in found:
+                add(child, child_st)
+        elif kind_of(path) is None:
+            problems.append(f"{path}: unsupported file type {_describe_suffix(path)}")
+        else:
+            add(path, st)
+    return photos, skipped, problems
+
+
+def _file_problem(path: Path, st: os.stat_result) -> str | None:
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if any(ord(ch) < 32 or ord(ch) == 127 or ch == "\\" for ch in path.name):
+        return (
+            "the file name holds a control character or backslash, which cannot be sent "
+            "to Imagen safely; rename the file"
+        )
+    if st.st_size == 0:
+        return "the file is empty (0 bytes)"
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        return f"cannot be read ({_reason(exc)})"
+    return None
+
+
+def _expand_folder(
+    folder: Path, *, recursive: bool
+) -> tuple[list[tuple[Path, os.stat_result]], list[SkippedFile], str | None]:
+    """The photos directly in ``folder`` (or below it), in name order; hidden entries ignored."""
+    found: list[tuple[Path, os.stat_result]] = []
+    skipped: list[SkippedFile] = []
+    subfolders = 0
+    try:
+        walk = _walk(folder, recursive=recursive)
+        for entry in walk:
+            try:
+                st = entry.stat()
+            except OSError as exc:
+                skipped.append(SkippedFile(entry, f"cannot be read ({_reason(exc)})"))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                subfolders += 1
+            elif kind_of(entry) is None:
+                skipped.append(SkippedFile(entry, f"not a photo ({_describe_suffix(entry)})"))
+            else:
+                found.append((entry, st))
+    except OSError as exc:
+        return [], [], f"folder cannot be read ({_reason(exc)})"
+    if found:
+        return found, skipped, None
+    more = " (it has subfolders: add --recursive to include them)" if subfolders else ""
+    return [], skipped, f"folder holds no RAW or JPEG photos{more}"
+
+
+def _walk(folder: Path, *, recursive: bool) -> Iterable[Path]:
+    """Visible entries, sorted by name; subfolders are yielded (non-recursive) or entered."""
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith("."):
+            continue
+        if recursive and entry.is_dir():
+            yield from _walk(entry, recursive=True)
+        else:
+            yield entry
+
+
+def _clashes_within_folders(photos: Sequence[Photo]) -> list[str]:
+    first_by_key: dict[tuple[Path, ImageKind, str], Photo] = {}
+    problems = []
+    for photo in photos:
+        key = (photo.path.parent, photo.kind, photo.stem_key)
+        other = first_by_key.setdefault(key, photo)
+        if other is not photo:
+            problems.append(
+                f"{photo.path}: HDR merge keeps a folder's frames in one project, but this "
+                f"name clashes with {other.path.name} (same name ignoring case and extension)"
+            )
+    return problems
+
+
+def _partition(photos: Sequence[Photo], keep_folders_together: bool) -> tuple[PlannedProject, ...]:
+    """First fit: each group goes to the first project of its kind with none of its stems."""
+    groups: dict[tuple[ImageKind, Path | int], list[Photo]] = {}
+    for position, photo in enumerate(photos):
+        unit: Path | int = photo.path.parent if keep_folders_together else position
+        groups.setdefault((photo.kind, unit), []).append(photo)
+
+    buckets: list[tuple[ImageKind, set[str], list[Photo]]] = []
+    for kind in (ImageKind.RAW, ImageKind.JPEG):
+        for (group_kind, _), members in groups.items():
+            if group_kind is not kind:
+                continue
+            keys = {photo.stem_key for photo in members}
+            bucket = next(
+                (b for b in buckets if b[0] is kind and not (b[1] & keys)),
+                None,
+            )
+            if bucket is None:
+                bucket = (kind, set(), [])
+                buckets.append(bucket)
+            bucket[1].update(keys)
+            bucket[2].extend(members)
+
+    several = len(buckets) > 1
+    return tuple(
+        PlannedProject(
+            index=index,
+            kind=kind,
+            photos=tuple(members),
+            subdir=f"project-{index}" if several else "",
+        )
+        for index, (kind, _, members) in enumerate(buckets, start=1)
+    )
+
+
+def _describe_suffix(path: Path) -> str:
+    return f"'{path.suffix}'" if path.suffix else "(no extension)"
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.EACCES:
+        return "permission denied"
+    return exc.strerror or str(exc)
