@@ -1,0 +1,33 @@
+"""Bytes to and from presigned storage URLs. Imports nothing of the bridge.
+
+Streaming PUTs with exact lengths, S3 multipart with per-part retries, GETs
+to a temp file with ``Range`` resume and atomic publish, fresh links on
+expiry, bounded concurrency and byte progress.
+"""
+
+from bridge.transfer.engine import DEFAULT_TIMEOUT, LinkProvider, PartLinkProvider, Transfer
+from bridge.transfer.errors import TransferError
+from bridge.transfer.files import MAX_PARTS, MIN_PART_SIZE, md5_base64, part_count, plan_parts
+from bridge.transfer.names import safe_file_name
+from bridge.transfer.progress import ProgressCallback, ProgressEvent
+from bridge.transfer.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after, redact_urls
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "MAX_PARTS",
+    "MIN_PART_SIZE",
+    "RETRYABLE_STATUSES",
+    "LinkProvider",
+    "PartLinkProvider",
+    "ProgressCallback",
+    "ProgressEvent",
+    "RetryPolicy",
+    "Transfer",
+    "TransferError",
+    "md5_base64",
+    "parse_retry_after",
+    "part_count",
+    "plan_parts",
+    "redact_urls",
+    "safe_file_name",
+]

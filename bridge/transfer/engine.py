@@ -1,0 +1,517 @@
+"""The transfer engine: bytes between local files and presigned storage URLs.
+
+One pooled httpx client with no default headers (the API key never reaches
+storage), one semaphore bounding sockets across every file and part, retries
+with backoff per request, fresh links on expiry, and downloads that are
+either complete and in place or not there at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import filecmp
+import functools
+import logging
+import os
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, Literal, Self, TypeVar
+
+import httpx
+
+from bridge.transfer.errors import TransferError
+from bridge.transfer.files import (
+    CHUNK_SIZE,
+    MIN_PART_SIZE,
+    SourceChangedError,
+    part_count,
+    read_range,
+)
+from bridge.transfer.names import contained_path, safe_file_name
+from bridge.transfer.progress import ByteCounter, ProgressCallback
+from bridge.transfer.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after, redact_urls
+from bridge.transfer.s3 import MAX_ERROR_BODY, parse_refusal
+
+LinkProvider = Callable[[], Awaitable[str]]
+PartLinkProvider = Callable[[int], Awaitable[str]]
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=60.0)
+
+_T = TypeVar("_T")
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
+
+
+class _Failure(Exception):
+    """One try failed; says whether another try, or a fresh link, may help."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retryable: bool = True,
+        link_expired: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.code = code
+        self.retryable = retryable
+        self.link_expired = link_expired
+        self.retry_after = retry_after
+
+
+class Transfer:
+    """Moves files to and from presigned URLs. Use as ``async with Transfer() as t:``.
+
+    ``concurrency`` bounds open storage connections across all concurrent
+    calls together: N files of M parts never hold more than ``concurrency``
+    sockets. Progress events go to ``on_progress``; retries are logged as
+    warnings on ``logger`` with the file name, the try and the reason, never
+    a full presigned URL.
+    """
+
+    def __init__(
+        self,
+        *,
+        concurrency: int = 8,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen dataclass, safe as default
+        on_progress: ProgressCallback | None = None,
+        logger: logging.Logger | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._retry = retry
+        self._on_progress = on_progress
+        self._log = logger or logging.getLogger(__name__)
+        self._chunk_size = chunk_size
+        self._slots = asyncio.Semaphore(concurrency)
+        # No default headers: storage links carry their signature in the URL, and the
+        # API key must never travel to a storage host.
+        self._client = httpx.AsyncClient(
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- uploads -------------------------------------------------------------------
+
+    async def put_file(
+        self,
+        path: Path,
+        url: str,
+        *,
+        name: str,
+        content_md5: str | None = None,
+        refresh: LinkProvider | None = None,
+    ) -> None:
+        """Stream ``path`` to a presigned PUT ``url``.
+
+        Sends exactly ``Content-Length`` bytes (never chunked), the empty
+        ``Content-Type`` the links are signed with, and ``Content-MD5`` when an
+        MD5 was sent with the link request. ``refresh`` fetches a new link when
+        this one has expired.
+        """
+        size = await _size_of(path, name)
+        progress = ByteCounter(self._on_progress, "upload", name, size)
+        progress.start()
+        await self._put_range(
+            path, 0, size, url, name=name, label=name, content_md5=content_md5,
+            refresh=refresh, progress=progress, slot=0, file_size=size,
+        )  # fmt: skip
+        progress.finish()
+
+    async def put_multipart(
+        self,
+        path: Path,
+        part_urls: Mapping[int, str],
+        part_size: int,
+        *,
+        name: str,
+        refresh_part: PartLinkProvider | None = None,
+        done_parts: Collection[int] = (),
+        on_part_done: Callable[[int], None] | None = None,
+    ) -> None:
+        """Upload the parts of ``path`` (1-based, ``part_size`` bytes each) in parallel.
+
+        Each part is retried on its own from its offset. ``done_parts`` are
+        skipped (a resumed upload); ``on_part_done(n)`` is called as each part
+        lands, so a caller can persist it. On failure the TransferError says
+        whether keeping the upload and trying later can help (``retryable`` /
+        ``link_expired``); when neither, the caller should abort the upload.
+        """
+        size = await _size_of(path, name)
+        count = part_count(size, part_size)
+        if count > 1 and part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes for {count} parts")
+        done = {n for n in done_parts if 1 <= n <= count}
+        pending = [n for n in range(1, count + 1) if n not in done]
+        _check_part_urls(part_urls, count, pending, name)
+        progress = ByteCounter(self._on_progress, "upload", name, size)
+        for number in done:
+            progress.set(number, _part_span(number, part_size, size)[1])
+        progress.start()
+
+        async def upload_part(number: int) -> None:
+            offset, length = _part_span(number, part_size, size)
+            refresh = functools.partial(refresh_part, number) if refresh_part else None
+            await self._put_range(
+                path, offset, length, part_urls[number], name=name,
+                label=f"{name} part {number}/{count}", content_md5=None, refresh=refresh,
+                progress=progress, slot=number, file_size=size,
+            )  # fmt: skip
+            if on_part_done is not None:
+                on_part_done(number)
+
+        await _first_error_of(upload_part(number) for number in pending)
+        progress.finish()
+
+    async def _put_range(
+        self,
+        path: Path,
+        offset: int,
+        length: int,
+        url: str,
+        *,
+        name: str,
+        label: str,
+        content_md5: str | None,
+        refresh: LinkProvider | None,
+        progress: ByteCounter,
+        slot: int,
+        file_size: int,
+    ) -> None:
+        headers = {"Content-Length": str(length), "Content-Type": ""}
+        if content_md5:
+            headers["Content-MD5"] = content_md5
+
+        async def attempt(link: str) -> None:
+            progress.set(slot, 0)
+            async with self._slots:
+                if await _size_of(path, name) != file_size:
+                    raise TransferError(
+                        f"{name} changed on disk while it was being uploaded", name=name
+                    )
+                handle = await asyncio.to_thread(path.open, "rb")
+                try:
+                    body = read_range(
+                        handle, offset, length, functools.partial(progress.add, slot),
+                        chunk_size=self._chunk_size,
+                    )  # fmt: skip
+                    async with self._client.stream(
+                        "PUT", link, content=body, headers=headers
+                    ) as response:
+                        reply = await _read_capped(response)
+                except SourceChangedError as exc:
+                    raise TransferError(f"{name}: {exc}", name=name) from exc
+                except httpx.TransportError as exc:
+                    raise _transport_failure(exc) from exc
+                finally:
+                    handle.close()
+            if not response.is_success:
+                raise _refusal_failure(response, reply)
+
+        await self._retrying("upload", name, label, url, refresh, attempt)
+
+    # -- downloads -----------------------------------------------------------------
+
+    async def download(
+        self,
+        url: str,
+        dest_dir: Path,
+        file_name: str,
+        *,
+        refresh: LinkProvider | None = None,
+        overwrite: bool = False,
+    ) -> Path:
+        """Fetch ``url`` into ``dest_dir`` under the server's ``file_name``, made safe.
+
+        The name is reduced to a base name (or refused, TransferError code
+        ``UnsafeFileName``) and proven to stay inside ``dest_dir``. Bytes go to
+        a temp file beside the target, a dropped connection resumes with
+        ``Range``, the length is checked, the file is fsynced and published
+        atomically. An existing file of that name is replaced only with
+        ``overwrite``; otherwise an identical one is accepted and a different
+        one is kept and reported (code ``FileExists``): a server can never
+        silently clobber a file.
+        """
+        try:
+            base = safe_file_name(file_name)
+            await asyncio.to_thread(dest_dir.mkdir, parents=True, exist_ok=True)
+            target = contained_path(dest_dir, base)
+        except ValueError as exc:
+            raise TransferError(
+                f"Refusing to save a download: {exc}", name=file_name, code="UnsafeFileName"
+            ) from exc
+        temp = target.with_name(f".{base[:40]}.{secrets.token_hex(6)}.part")
+        try:
+            # O_EXCL: never write through a file or link that is already there.
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0))
+            with os.fdopen(fd, "wb") as handle:
+                state = _Download(base, handle, ByteCounter(self._on_progress, "download", base, 0))
+                state.progress.start()
+                await self._retrying(
+                    "download", base, base, url, refresh,
+                    functools.partial(self._get_attempt, state=state),
+                )  # fmt: skip
+                await asyncio.to_thread(_flush_and_sync, handle)
+            await asyncio.to_thread(_publish, temp, target, overwrite=overwrite, name=base)
+            state.progress.finish()
+        finally:
+            temp.unlink(missing_ok=True)
+        return target
+
+    async def _get_attempt(self, link: str, *, state: _Download) -> None:
+        headers = {"Accept-Encoding": "identity"}
+        if state.written:
+            headers["Range"] = f"bytes={state.written}-"
+        async with self._slots:
+            try:
+                async with self._client.stream(
+                    "GET", link, headers=headers, follow_redirects=True
+                ) as response:
+                    if response.status_code not in (200, 206):
+                        if response.status_code == 416:
+                            state.restart()
+                        raise _refusal_failure(response, await _read_capped(response))
+                    self._position(state, response)
+                    async for chunk in response.aiter_raw():
+                        state.write(chunk)
+            except httpx.TransportError as exc:
+                raise _transport_failure(exc) from exc
+        if state.total is not None and state.written != state.total:
+            raise _Failure(f"connection ended after {state.written} of {state.total} bytes")
+
+    def _position(self, state: _Download, response: httpx.Response) -> None:
+        """Decide where the body starts: resume (206 at our offset) or from scratch."""
+        if response.status_code == 206:
+            span = _content_range(response.headers.get("Content-Range"))
+            if span is None or span[0] != state.written:
+                state.restart()
+                raise _Failure("storage answered a resume with an unexpected Content-Range")
+            state.total = span[1]
+        else:
+            if state.written:
+                self._log.info("%s: storage ignored the resume request; starting over", state.name)
+                state.restart()
+            state.total = _int_or_none(response.headers.get("Content-Length"))
+        state.progress.total = state.total or 0
+
+    # -- the retry loop ------------------------------------------------------------
+
+    async def _retrying(
+        self,
+        action: Literal["upload", "download"],
+        name: str,
+        label: str,
+        url: str,
+        refresh: LinkProvider | None,
+        attempt: Callable[[str], Awaitable[_T]],
+    ) -> _T:
+        attempts = self._retry.attempts
+        link = url
+        number = 0
+        while True:
+            number += 1
+            try:
+                return await attempt(link)
+            except _Failure as failure:
+                renew = failure.link_expired and refresh is not None
+                if number >= attempts or not (failure.retryable or renew):
+                    raise TransferError(
+                        f"{action.capitalize()} of {label} failed after {number} "
+                        f"attempt{'s' if number > 1 else ''}: {failure.reason}",
+                        name=name,
+                        status=failure.status,
+                        code=failure.code,
+                        retryable=failure.retryable or failure.link_expired,
+                        link_expired=failure.link_expired,
+                    ) from None
+                if renew and refresh is not None:
+                    self._log.warning(
+                        "%s of %s: link expired (attempt %d of %d); fetching a fresh link",
+                        action, label, number, attempts,
+                    )  # fmt: skip
+                    link = await refresh()
+                    continue
+                delay = self._retry.delay(number, failure.retry_after)
+                self._log.warning(
+                    "%s of %s failed (attempt %d of %d: %s); retrying in %.1f s",
+                    action, label, number, attempts, failure.reason, delay,
+                )  # fmt: skip
+                await asyncio.sleep(delay)
+
+
+@dataclass
+class _Download:
+    """The temp file of one download and how much of it is written."""
+
+    name: str
+    handle: BinaryIO
+    progress: ByteCounter
+    written: int = 0
+    total: int | None = None
+
+    def write(self, chunk: bytes) -> None:
+        self.handle.write(chunk)
+        self.written += len(chunk)
+        self.progress.set(0, self.written)
+
+    def restart(self) -> None:
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.written = 0
+        self.progress.set(0, 0)
+
+
+async def _size_of(path: Path, name: str) -> int:
+    try:
+        stat = await asyncio.to_thread(path.stat)
+    except OSError as exc:
+        raise TransferError(f"Cannot read {name}: {exc.strerror or exc}", name=name) from exc
+    return stat.st_size
+
+
+def _part_span(number: int, part_size: int, size: int) -> tuple[int, int]:
+    offset = (number - 1) * part_size
+    return offset, max(0, min(part_size, size - offset))
+
+
+def _check_part_urls(urls: Mapping[int, str], count: int, pending: list[int], name: str) -> None:
+    """The server's part list must cover the parts to send, and nothing beyond the file."""
+    unknown = sorted(n for n in urls if not 1 <= n <= count)
+    missing = [n for n in pending if not isinstance(urls.get(n), str) or not urls[n].strip()]
+    if unknown or missing:
+        detail = []
+        if missing:
+            detail.append(f"no link for part(s) {_numbers(missing)}")
+        if unknown:
+            detail.append(f"links for part(s) {_numbers(unknown)} beyond the {count} parts")
+        raise TransferError(
+            f"Upload of {name}: the storage part list is unusable ({'; '.join(detail)})",
+            name=name,
+            code="InvalidPartList",
+        )
+
+
+def _numbers(values: list[int]) -> str:
+    shown = ", ".join(str(v) for v in values[:10])
+    return shown + (f" and {len(values) - 10} more" if len(values) > 10 else "")
+
+
+async def _first_error_of(coros: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run all; on the first failure cancel the rest and raise that failure itself."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for coro in coros:
+                group.create_task(coro)
+    except BaseExceptionGroup as failures:
+        raise failures.exceptions[0] from None
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    """The response body, up to what an error message needs (a hostile body can be huge)."""
+    body = bytearray()
+    async for chunk in response.aiter_raw():
+        body += chunk[: MAX_ERROR_BODY - len(body)]
+        if len(body) >= MAX_ERROR_BODY:
+            break
+    return bytes(body)
+
+
+def _refusal_failure(response: httpx.Response, body: bytes) -> _Failure:
+    refusal = parse_refusal(response.status_code, body)
+    return _Failure(
+        redact_urls(refusal.describe()),
+        status=response.status_code,
+        code=refusal.code,
+        retryable=response.status_code in RETRYABLE_STATUSES or response.status_code == 416,
+        link_expired=refusal.link_expired,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+    )
+
+
+def _transport_failure(exc: httpx.TransportError) -> _Failure:
+    """Timeouts, refused/dropped connections and broken responses are worth another try."""
+    retryable = isinstance(
+        exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError
+    )
+    detail = redact_urls(str(exc))
+    return _Failure(
+        f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__, retryable=retryable
+    )
+
+
+def _content_range(value: str | None) -> tuple[int, int | None] | None:
+    match = _CONTENT_RANGE.match(value or "")
+    if match is None:
+        return None
+    total = match.group(3)
+    return int(match.group(1)), None if total == "*" else int(total)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value is not None and value.strip().isdigit() else None
+
+
+def _flush_and_sync(handle: BinaryIO) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _publish(temp: Path, target: Path, *, overwrite: bool, name: str) -> None:
+    """Move the finished temp file into place without ever clobbering a different file."""
+    if overwrite:
+        temp.replace(target)
+    else:
+        try:
+            target.hardlink_to(temp)  # atomic create-if-absent; the caller removes the temp name
+        except FileExistsError:
+            _require_same(temp, target, name)
+        except OSError:  # a file system without hard links: check, then rename
+            if target.exists():
+                _require_same(temp, target, name)
+            temp.replace(target)
+    _fsync_dir(target.parent)
+
+
+def _require_same(temp: Path, target: Path, name: str) -> None:
+    if not (target.is_file() and filecmp.cmp(temp, target, shallow=False)):
+        raise TransferError(
+            f"{name} already exists in {target.parent} with different content; "
+            "kept the existing file",
+            name=name,
+            code="FileExists",
+        )
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable (POSIX; Windows has no directory handles to sync)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
