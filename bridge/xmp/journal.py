@@ -1,0 +1,366 @@
+"""The merge journal: what each merge changed, with byte-exact backups, so it can be undone.
+
+Storage is one SQLite file (stdlib ``sqlite3``, WAL, ``synchronous=FULL``) in the data dir,
+with backups as plain files under ``<data_dir>/backups/<merge_id>/``. SQLite rather than JSON
+manifests because a merge of thousands of files records one row per file as it goes: a
+transaction per row is durable on its own, where a JSON manifest would have to be rewritten
+whole (or parsed back from an append log) after every file, and listing merges with their
+counts is one query.
+
+Crash safety comes from ordering: a file's backup is written and fsynced, then its row is
+committed, and only then is the target replaced. Undo never trusts the row's state: it compares
+the file on disk with the hashes recorded, so a merge interrupted at any point undoes cleanly,
+and a file the photographer (or Lightroom) changed since the merge is left alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+from bridge.xmp.errors import JournalError, PublishError
+from bridge.xmp.publish import Snapshot, publish, read_snapshot, remove_published
+
+JOURNAL_FILE = "merge-journal.sqlite3"
+BACKUP_DIR = "backups"
+_SCHEMA_VERSION = 1
+_MERGE_ID = re.compile(r"^\d{8}-\d{6}-\d{6}-[0-9a-f]{4}$")
+#: Backups are restored whole; a sidecar cannot have grown past this since we wrote it.
+_MAX_RESTORE_BYTES = 64 * 2**20
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS merges (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    into_dir BLOB NOT NULL,
+    undone_at TEXT
+);
+CREATE TABLE IF NOT EXISTS entries (
+    merge_id TEXT NOT NULL REFERENCES merges(id),
+    seq INTEGER NOT NULL,
+    sidecar BLOB NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('created', 'updated')),
+    backup TEXT,
+    old_sha256 TEXT,
+    old_mode INTEGER,
+    new_sha256 TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'undone')),
+    PRIMARY KEY (merge_id, seq)
+);
+"""
+
+
+class EntryAction(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+
+
+class UndoOutcome(StrEnum):
+    RESTORED = "restored"
+    REMOVED = "removed"
+    ALREADY = "already as before"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class MergeSummary:
+    merge_id: str
+    created_at: datetime
+    into_dir: Path
+    created: int
+    updated: int
+    undone: int
+    undone_at: datetime | None
+
+    @property
+    def state(self) -> str:
+        if self.undone_at is not None:
+            return "undone"
+        return "partly undone" if self.undone else "applied"
+
+
+@dataclass(frozen=True)
+class UndoItem:
+    sidecar: Path
+    outcome: UndoOutcome
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class UndoReport:
+    merge_id: str
+    items: tuple[UndoItem, ...]
+
+    @property
+    def complete(self) -> bool:
+        """Every file of the merge is back to how it was before it."""
+        return all(
+            item.outcome not in (UndoOutcome.REFUSED, UndoOutcome.FAILED) for item in self.items
+        )
+
+
+def new_merge_id(now: datetime) -> str:
+    """Sortable by time (UTC, microseconds), unique via a random suffix, safe as a folder name."""
+    stamp = now.astimezone(UTC).strftime("%Y%m%d-%H%M%S-%f")
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _path_blob(path: Path) -> bytes:
+    """Paths are stored as OS bytes: any name the file system allows round-trips exactly."""
+    return os.fsencode(path)
+
+
+def _blob_path(blob: bytes) -> Path:
+    return Path(os.fsdecode(blob))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class Journal:
+    """Open (creating if needed) the journal in ``data_dir``. Use as a context manager."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.backup_root = data_dir / BACKUP_DIR
+        try:
+            self.backup_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._db = sqlite3.connect(data_dir / JOURNAL_FILE, timeout=30.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalError(f"Cannot open the merge journal in {data_dir}: {exc}") from exc
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > _SCHEMA_VERSION:
+                raise JournalError(
+                    f"The merge journal {data_dir / JOURNAL_FILE} was written by a newer "
+                    "imagen-bridge; upgrade to use it"
+                )
+            with self._db:
+                self._db.executescript(_SCHEMA)
+                self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise JournalError(
+                f"The merge journal {data_dir / JOURNAL_FILE} is unreadable: {exc}"
+            ) from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- recording -------------------------------------------------------------------------
+
+    def record(
+        self, merge_id: str, *, now: datetime, into_dir: Path, old: Snapshot, new_data: bytes
+    ) -> int:
+        """Back up ``old`` (durably) and journal the coming write; returns the entry's number.
+
+        Call before publishing; then :meth:`done` after success or :meth:`forget` on failure.
+        """
+        self._check_id(merge_id)
+        with self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO merges (id, created_at, into_dir) VALUES (?, ?, ?)",
+                (merge_id, _iso(now), _path_blob(into_dir)),
+            )
+            seq = self._db.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM entries WHERE merge_id = ?", (merge_id,)
+            ).fetchone()[0]
+        backup: str | None = None
+        if old.data is not None:
+            backup = f"{seq:06d}-{old.path.name}"
+            folder = self.backup_root / merge_id
+            try:
+                folder.mkdir(mode=0o700, exist_ok=True)
+                publish(Snapshot(folder / backup, None), old.data, mode=0o600)
+            except (OSError, PublishError) as exc:
+                raise JournalError(
+                    f"Cannot back up {old.path} into {folder}: {exc}; it was not changed"
+                ) from exc
+        with self._db:
+            self._db.execute(
+                "INSERT INTO entries (merge_id, seq, sidecar, action, backup, old_sha256,"
+                " old_mode, new_sha256, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                (
+                    merge_id,
+                    seq,
+                    _path_blob(old.path),
+                    EntryAction.UPDATED if old.exists else EntryAction.CREATED,
+                    backup,
+                    sha256(old.data) if old.data is not None else None,
+                    old.mode,
+                    sha256(new_data),
+                ),
+            )
+        return int(seq)
+
+    def done(self, merge_id: str, seq: int) -> None:
+        with self._db:
+            self._db.execute(
+                "UPDATE entries SET state = 'done' WHERE merge_id = ? AND seq = ?", (merge_id, seq)
+            )
+
+    def forget(self, merge_id: str, seq: int) -> None:
+        """The write did not happen: drop its row and backup."""
+        row = self._db.execute(
+            "SELECT backup FROM entries WHERE merge_id = ? AND seq = ?", (merge_id, seq)
+        ).fetchone()
+        with self._db:
+            self._db.execute("DELETE FROM entries WHERE merge_id = ? AND seq = ?", (merge_id, seq))
+        if row and row[0]:
+            (self.backup_root / merge_id / row[0]).unlink(missing_ok=True)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def merges(self) -> list[MergeSummary]:
+        """Every merge with at least one write, newest first."""
+        rows = self._db.execute(
+            "SELECT m.id, m.created_at, m.into_dir, m.undone_at,"
+            " SUM(e.action = 'created'), SUM(e.action = 'updated'), SUM(e.state = 'undone')"
+            " FROM merges m JOIN entries e ON e.merge_id = m.id"
+            " GROUP BY m.id ORDER BY m.id DESC"
+        ).fetchall()
+        return [
+            MergeSummary(
+                merge_id=row[0],
+                created_at=datetime.fromisoformat(row[1]),
+                into_dir=_blob_path(row[2]),
+                undone_at=datetime.fromisoformat(row[3]) if row[3] else None,
+                created=int(row[4]),
+                updated=int(row[5]),
+                undone=int(row[6]),
+            )
+            for row in rows
+        ]
+
+    def last_merge_id(self) -> str | None:
+        merges = self.merges()
+        return merges[0].merge_id if merges else None
+
+    # -- undo ------------------------------------------------------------------------------
+
+    def undo(self, merge_id: str, *, now: datetime) -> UndoReport:
+        """Put every file of the merge back byte for byte, newest write first.
+
+        A file changed since the merge is refused (and named) while the others are restored;
+        running undo again later retries just the refused ones.
+        """
+        self._check_id(merge_id)
+        merge = self._db.execute(
+            "SELECT undone_at FROM merges WHERE id = ?", (merge_id,)
+        ).fetchone()
+        if merge is None:
+            raise JournalError(f"There is no merge {merge_id} in the journal")
+        if merge[0] is not None:
+            raise JournalError(f"Merge {merge_id} was already undone on {merge[0]}")
+        rows = self._db.execute(
+            "SELECT seq, sidecar, action, backup, old_sha256, old_mode, new_sha256 FROM entries"
+            " WHERE merge_id = ? AND state != 'undone' ORDER BY seq DESC",
+            (merge_id,),
+        ).fetchall()
+        items = []
+        for seq, sidecar, action, backup, old_sha, old_mode, new_sha in rows:
+            item = self._undo_entry(
+                merge_id, _blob_path(sidecar), EntryAction(action), backup, old_sha, old_mode,
+                new_sha,
+            )  # fmt: skip
+            if item.outcome not in (UndoOutcome.REFUSED, UndoOutcome.FAILED):
+                with self._db:
+                    self._db.execute(
+                        "UPDATE entries SET state = 'undone' WHERE merge_id = ? AND seq = ?",
+                        (merge_id, seq),
+                    )
+            items.append(item)
+        report = UndoReport(merge_id, tuple(items))
+        if report.complete:
+            with self._db:
+                self._db.execute(
+                    "UPDATE merges SET undone_at = ? WHERE id = ?", (_iso(now), merge_id)
+                )
+        return report
+
+    def _undo_entry(
+        self,
+        merge_id: str,
+        sidecar: Path,
+        action: EntryAction,
+        backup: str | None,
+        old_sha: str | None,
+        old_mode: int | None,
+        new_sha: str,
+    ) -> UndoItem:
+        try:
+            current = read_snapshot(sidecar, max_bytes=_MAX_RESTORE_BYTES)
+        except PublishError as exc:
+            return UndoItem(sidecar, UndoOutcome.FAILED, str(exc))
+        current_sha = sha256(current.data) if current.data is not None else None
+        if action is EntryAction.CREATED:
+            if current_sha is None:
+                return UndoItem(sidecar, UndoOutcome.ALREADY, "it is already gone")
+            if current_sha != new_sha:
+                return UndoItem(
+                    sidecar,
+                    UndoOutcome.REFUSED,
+                    "it was changed after the merge created it; left as it is",
+                )
+            return self._apply(sidecar, UndoOutcome.REMOVED, lambda: remove_published(current))
+        if current_sha == old_sha:
+            return UndoItem(sidecar, UndoOutcome.ALREADY, "it already holds its old content")
+        backup_path = self.backup_root / merge_id / (backup or "")
+        if current_sha != new_sha:
+            return UndoItem(
+                sidecar,
+                UndoOutcome.REFUSED,
+                f"it was changed after the merge; left as it is (its old content is in "
+                f"{backup_path})",
+            )
+        try:
+            old = backup_path.read_bytes()
+        except OSError as exc:
+            return UndoItem(
+                sidecar, UndoOutcome.FAILED, f"its backup {backup_path} cannot be read: {exc}"
+            )
+        if sha256(old) != old_sha:
+            return UndoItem(
+                sidecar, UndoOutcome.FAILED, f"its backup {backup_path} is damaged; not restoring"
+            )
+        return self._apply(
+            sidecar, UndoOutcome.RESTORED, lambda: publish(current, old, mode=old_mode)
+        )
+
+    @staticmethod
+    def _apply(sidecar: Path, outcome: UndoOutcome, action: Callable[[], None]) -> UndoItem:
+        try:
+            action()
+        except PublishError as exc:
+            return UndoItem(sidecar, UndoOutcome.FAILED, str(exc))
+        return UndoItem(sidecar, outcome)
+
+    @staticmethod
+    def _check_id(merge_id: str) -> None:
+        if not _MERGE_ID.fullmatch(merge_id):
+            raise JournalError(
+                f"{merge_id!r} is not a merge id (they look like 20250131-142501-123456-ab12)"
+            )

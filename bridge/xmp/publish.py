@@ -1,0 +1,255 @@
+"""Replace a file in a photographer's folder so it is never half-written and never clobbers a
+concurrent writer.
+
+Lightroom may rewrite a sidecar at any moment (auto-write). So: the current bytes are read once
+(:func:`read_snapshot`), the new content is written to a hidden temp file in the same folder and
+fsynced, the target is compared with the snapshot just before ``os.replace``, and the folder is
+fsynced. A new file is published with ``os.link`` (fails if a file appeared meanwhile). The
+remaining race, between the final comparison and the rename, is a few microseconds; closing it
+would need a lock Lightroom does not take.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bridge.xmp.errors import PublishConflictError, PublishError
+
+#: Write permission for anyone: a sidecar without it was locked by its owner on purpose.
+_ANY_WRITE = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+_TEMP_PREFIX = ".imagen-bridge-"
+_TEMP_SUFFIX = ".tmp"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A file as it was read: its bytes (``None``: it did not exist) and permission bits."""
+
+    path: Path
+    data: bytes | None
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.data is not None
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "permission denied (read-only file, folder or drive)"
+    if exc.errno == errno.ENOENT:
+        return "the folder does not exist"
+    return exc.strerror or str(exc)
+
+
+def read_snapshot(path: Path, *, max_bytes: int) -> Snapshot:
+    """Read ``path`` once (or note that it is absent), refusing anything but a small file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        if not path.parent.is_dir():
+            raise PublishError(f"Cannot write {path}: the folder does not exist") from None
+        return Snapshot(path, None)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PublishError(f"{path} is a symbolic link; not touching it") from exc
+        raise PublishError(f"Cannot read {path}: {_reason(exc)}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise PublishError(f"{path} is not a regular file; not touching it")
+        if info.st_size > max_bytes:
+            raise PublishError(f"{path} is larger than {max_bytes} bytes; not touching it")
+        data = _read_all(fd, max_bytes + 1)
+    except OSError as exc:
+        raise PublishError(f"Cannot read {path}: {_reason(exc)}") from exc
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise PublishError(f"{path} is larger than {max_bytes} bytes; not touching it")
+    return Snapshot(path, data, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
+
+
+def _read_all(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        chunk = os.read(fd, min(remaining, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _still(path: Path, expected: bytes | None) -> bool:
+    """Compare-before-publish: does ``path`` hold exactly ``expected`` (``None``: nothing)?"""
+    if expected is None and not path.parent.is_dir():
+        return True
+    try:
+        current = read_snapshot(path, max_bytes=len(expected or b"")).data
+    except PublishError:
+        return False  # grew past the old size, or became unreadable: not what we read
+    return current == expected
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable; not possible on every platform (Windows), so best-effort."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _make_temp(folder: Path, data: bytes, mode: int | None) -> Path:
+    """Write and fsync ``data`` to a new hidden file in ``folder``; removed again on failure."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        temp = folder / f"{_TEMP_PREFIX}{secrets.token_hex(6)}{_TEMP_SUFFIX}"
+        try:
+            fd = os.open(temp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        try:
+            _write_all(fd, data)
+            if mode is not None:
+                temp.chmod(mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        _unlink_quietly(temp)
+        raise
+    return temp
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _keep_owner(temp: Path, snapshot: Snapshot) -> None:
+    """When run with privileges (e.g. as root), do not hand the photographer's file to root."""
+    if snapshot.uid is None or snapshot.gid is None or not hasattr(os, "chown"):
+        return
+    with contextlib.suppress(OSError):
+        os.chown(temp, snapshot.uid, snapshot.gid)
+
+
+def publish(
+    snapshot: Snapshot,
+    data: bytes,
+    *,
+    mode: int | None = None,
+    before_replace: Callable[[Path], None] | None = None,
+) -> None:
+    """Atomically make ``snapshot.path`` hold ``data``, unless it changed since the snapshot.
+
+    ``mode`` overrides the permission bits (default: keep the old file's, or the umask's for a
+    new file). ``before_replace`` runs after the temp file is durable and before the final
+    comparison: a seam for tests that play a concurrent writer.
+    Raises :class:`PublishConflictError` if the file changed, :class:`PublishError` on I/O
+    errors; either way the target is as it was and no temp file is left.
+    """
+    target = snapshot.path
+    if snapshot.mode is not None and not snapshot.mode & _ANY_WRITE:
+        raise PublishError(f"{target} is read-only; not touching it")
+    keep_mode = mode if mode is not None else snapshot.mode
+    try:
+        temp = _make_temp(target.parent, data, keep_mode)
+    except OSError as exc:
+        raise PublishError(f"Cannot write {target}: {_reason(exc)}") from exc
+    try:
+        _keep_owner(temp, snapshot)
+        if before_replace is not None:
+            before_replace(target)
+        if snapshot.exists:
+            _replace_existing(snapshot, temp)
+        else:
+            _create_new(target, temp, data)
+    except OSError as exc:
+        raise PublishError(f"Cannot write {target}: {_reason(exc)}") from exc
+    finally:
+        _unlink_quietly(temp)
+    _fsync_dir(target.parent)
+
+
+def _changed_error(target: Path) -> PublishConflictError:
+    return PublishConflictError(
+        f"{target} changed while merging (Lightroom may be writing it); "
+        "it was left as it is now; try again"
+    )
+
+
+def _replace_existing(snapshot: Snapshot, temp: Path) -> None:
+    if not _still(snapshot.path, snapshot.data):
+        raise _changed_error(snapshot.path)
+    temp.replace(snapshot.path)
+
+
+def _create_new(target: Path, temp: Path, data: bytes) -> None:
+    """Publish without overwriting: a hard link fails if ``target`` appeared meanwhile."""
+    try:
+        os.link(temp, target)
+        return
+    except FileExistsError:
+        raise _changed_error(target) from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+            raise
+    # No hard links here (FAT/exFAT cards, some network shares): create exclusively instead.
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0))
+    except FileExistsError:
+        raise _changed_error(target) from None
+    try:
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        _unlink_quietly(target)
+        raise
+
+
+def remove_published(snapshot: Snapshot) -> None:
+    """Delete a file we created, if it still holds exactly what the snapshot says."""
+    target = snapshot.path
+    if _still(target, None):
+        return
+    if not _still(target, snapshot.data):
+        raise _changed_error(target)
+    try:
+        target.unlink()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise PublishError(f"Cannot remove {target}: {_reason(exc)}") from exc
+    _fsync_dir(target.parent)

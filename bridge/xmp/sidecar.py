@@ -1,0 +1,168 @@
+"""Which sidecar file belongs to a photo, the way Lightroom Classic looks for it.
+
+Adobe names the sidecar of ``IMG_1.CR2`` ``IMG_1.xmp``: the extension is replaced, so two raws
+sharing a stem (``IMG_1.CR2`` + ``IMG_1.NEF``) would share one sidecar. We refuse those rather
+than guess. darktable's ``IMG_1.CR2.xmp`` is written only on request.
+
+File systems photographers use (APFS, NTFS, exFAT) are case-insensitive and may store names in
+decomposed Unicode, so every comparison goes through :func:`name_key`, and an existing sidecar
+keeps the exact name it has on disk (``IMG_1.XMP`` stays ``IMG_1.XMP``).
+"""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from bridge.xmp.errors import EmbeddedXmpPhotoError, SidecarRefusedError
+
+SIDECAR_EXTENSION = "xmp"
+
+#: Raw formats Camera Raw reads whose develop settings live in a sidecar.
+RAW_EXTENSIONS = frozenset(
+    {
+        "3fr", "ari", "arw", "bay", "cap", "cr2", "cr3", "crw", "dcr", "dcs", "drf", "eip",
+        "erf", "fff", "gpr", "iiq", "k25", "kdc", "mdc", "mef", "mos", "mrw", "nef", "nrw",
+        "orf", "ori", "pef", "ptx", "pxn", "raf", "raw", "rw2", "rwl", "rwz", "sr2", "srf",
+        "srw", "x3f",
+    }
+)  # fmt: skip
+
+#: Formats that carry their XMP inside the file; Lightroom ignores (or, for DNG, may prefer
+#: the embedded copy over) a sidecar, so their settings go through Lightroom itself.
+EMBEDDED_XMP_EXTENSIONS = frozenset(
+    {"dng", "jpg", "jpeg", "jpe", "jfif", "tif", "tiff", "heic", "heif", "hif", "psd", "psb",
+     "png", "avif", "jxl"}
+)  # fmt: skip
+
+PHOTO_EXTENSIONS = RAW_EXTENSIONS | EMBEDDED_XMP_EXTENSIONS
+
+#: Photos that clash with a raw of the same stem over ``STEM.xmp``. DNG is among them because
+#: Lightroom reads a DNG's sidecar when it is newer than the embedded XMP.
+_SIDECAR_READERS = RAW_EXTENSIONS | {"dng"}
+
+
+class Naming(StrEnum):
+    """How the sidecar is named: Adobe's ``IMG_1.xmp`` or darktable's ``IMG_1.CR2.xmp``."""
+
+    ADOBE = "adobe"
+    DARKTABLE = "darktable"
+
+
+def name_key(name: str) -> str:
+    """The form two names are compared in: NFC-normalised and lower-cased."""
+    return unicodedata.normalize("NFC", name).lower()
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``("IMG_1", "cr2")`` for ``IMG_1.CR2``; the extension lower-cased, ``""`` if none."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        return name, ""
+    return stem, name_key(ext)
+
+
+@dataclass(frozen=True)
+class SidecarLocation:
+    """Where a photo's sidecar is (``exists``) or will be created."""
+
+    photo: Path
+    sidecar: Path
+    exists: bool
+
+
+class Folder:
+    """One listing of a directory, so a batch of lookups costs one ``scandir``, not one each."""
+
+    def __init__(self, path: Path, names: Iterable[str]) -> None:
+        self.path = path
+        self._by_key: dict[str, list[str]] = {}
+        self._photos_by_stem: dict[str, list[str]] = {}
+        for name in names:
+            self._by_key.setdefault(name_key(name), []).append(name)
+            stem, ext = split_name(name)
+            if ext in PHOTO_EXTENSIONS:
+                self._photos_by_stem.setdefault(name_key(stem), []).append(name)
+
+    @classmethod
+    def scan(cls, path: Path) -> Folder:
+        """List the regular files of ``path`` (not following symlinked files' targets' names)."""
+        try:
+            with os.scandir(path) as entries:
+                names = [e.name for e in entries if e.is_file(follow_symlinks=False)]
+        except OSError as exc:
+            raise SidecarRefusedError(
+                f"Cannot list the folder {path}: {exc.strerror or exc}"
+            ) from exc
+        return cls(path, names)
+
+    def lookup(self, name: str) -> list[str]:
+        """Names on disk equal to ``name`` when case and Unicode form are ignored."""
+        return sorted(self._by_key.get(name_key(name), []))
+
+    def photos_with_stem(self, stem: str) -> list[str]:
+        """Photo files (raw or embedded-XMP types) whose stem matches ``stem``."""
+        return sorted(self._photos_by_stem.get(name_key(stem), []))
+
+
+def locate_sidecar(
+    photo: Path, *, naming: Naming = Naming.ADOBE, folder: Folder | None = None
+) -> SidecarLocation:
+    """Find (or name) the sidecar Lightroom uses for ``photo``; refuse where that is ambiguous.
+
+    ``folder`` is a listing of ``photo.parent`` when the caller already has one.
+    Raises :class:`EmbeddedXmpPhotoError` for DNG/JPEG/TIFF-like photos and
+    :class:`SidecarRefusedError` for clashes, naming the files involved.
+    """
+    stem, ext = split_name(photo.name)
+    if ext in EMBEDDED_XMP_EXTENSIONS:
+        raise EmbeddedXmpPhotoError(
+            f"{photo}: settings go to Lightroom (embedded-XMP type {ext.upper()}); "
+            "its original is never rewritten and it gets no sidecar"
+        )
+    if ext not in RAW_EXTENSIONS:
+        raise SidecarRefusedError(f"{photo}: not a raw photo type that uses an XMP sidecar")
+    if folder is None:
+        folder = Folder.scan(photo.parent)
+    if photo.name not in folder.lookup(photo.name):
+        raise SidecarRefusedError(f"{photo}: no such photo")
+
+    if naming is Naming.ADOBE:
+        wanted = f"{stem}.{SIDECAR_EXTENSION}"
+        rivals = [
+            name
+            for name in folder.photos_with_stem(stem)
+            if name != photo.name and split_name(name)[1] in _SIDECAR_READERS
+        ]
+        if rivals:
+            raise SidecarRefusedError(
+                f"{photo}: {', '.join(rivals)} in the same folder shares its name, and both "
+                f"would use the sidecar {wanted}; rename one of them or merge by hand"
+            )
+    else:
+        wanted = f"{photo.name}.{SIDECAR_EXTENSION}"
+
+    existing = folder.lookup(wanted)
+    if len(existing) > 1:
+        raise SidecarRefusedError(
+            f"{photo}: several files could be its sidecar ({', '.join(existing)}); keep one of them"
+        )
+    if existing:
+        return SidecarLocation(photo, folder.path / existing[0], exists=True)
+    return SidecarLocation(photo, folder.path / wanted, exists=False)
+
+
+def check_declared_extension(declared: str | None, location: SidecarLocation) -> None:
+    """Refuse a sidecar whose ``photoshop:SidecarForExtension`` names another photo type."""
+    if declared is None or not declared.strip():
+        return
+    _, ext = split_name(location.photo.name)
+    if name_key(declared.strip().lstrip(".")) != ext:
+        raise SidecarRefusedError(
+            f"{location.sidecar}: it says it belongs to a .{declared.strip()} file "
+            f"(photoshop:SidecarForExtension), not to {location.photo.name}; not touching it"
+        )
