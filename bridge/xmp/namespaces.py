@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lxml import etree
+
 X = "adobe:ns:meta/"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 XML = "http://www.w3.org/XML/1998/namespace"
@@ -33,3 +35,12 @@ def namespace_of(name: str) -> str | None:
 def local_name(name: str) -> str:
     """The local part of a Clark name ``{uri}local``."""
     return name.rpartition("}")[2]
+
+
+def attributes(node: etree._Element) -> list[tuple[str, str]]:
+    """``node``'s attributes as (Clark name, value) text pairs."""
+    return [(_text(name), _text(value)) for name, value in node.attrib.items()]
+
+
+def _text(value: str | bytes) -> str:
+    return value if isinstance(value, str) else value.decode("utf-8")

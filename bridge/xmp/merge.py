@@ -1,0 +1,212 @@
+"""Merge Camera Raw settings (crs) from the service into the photographer's packet.
+
+Policy, in one place:
+
+- The ``crs`` namespace is replaced wholesale: every crs property (attribute or element) in
+  every top-level ``rdf:Description`` goes, then every incoming crs property comes in as
+  written, structures and unknown keys included. An absent ACR key means "default", so a
+  key-by-key overlay would leave stale settings behind.
+- Everything else is the photographer's and is left exactly as it was, matched by namespace
+  URI, never by prefix. Non-crs properties in the incoming packet (rating, keywords...) are
+  ignored: the photographer's values win.
+- ``crss`` (ACR's saved snapshots) is left alone: snapshots are the photographer's own states.
+- ``xmpMM`` identity and history are kept. ``xmp:MetadataDate`` and ``xmp:ModifyDate`` are
+  set to ``now`` (a develop change moves both, as Adobe's own saves do).
+- A fresh sidecar (no existing packet) holds the crs and the two dates only; no
+  ``xmpMM:DocumentID`` is invented: it identifies the asset, and Lightroom assigns its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path, PurePath, PureWindowsPath
+
+from lxml import etree
+
+from bridge.xmp.errors import XmpMismatchError
+from bridge.xmp.formats import is_raw_file
+from bridge.xmp.layout import (
+    clone_into,
+    new_description,
+    prefix_in_scope,
+    remove_element,
+    tidy_appended,
+)
+from bridge.xmp.namespaces import CRS, RDF, XMP, attributes, namespace_of
+from bridge.xmp.packet import XmpPacket
+from bridge.xmp.values import crs_values, elements
+
+_DATE_PROPERTIES = ("MetadataDate", "ModifyDate")
+
+
+@dataclass(frozen=True)
+class CrsChanges:
+    """Which crs keys an update adds, removes and changes (sorted local names)."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+    def summary(self) -> str:
+        """A short human line, e.g. ``"2 added, 1 removed, 5 changed"`` or ``"unchanged"``."""
+        if self.empty:
+            return "unchanged"
+        counts = (
+            (len(self.added), "added"),
+            (len(self.removed), "removed"),
+            (len(self.changed), "changed"),
+        )
+        return ", ".join(f"{n} {word}" for n, word in counts if n)
+
+
+def merge_crs(existing: XmpPacket | None, incoming: XmpPacket, *, now: datetime) -> XmpPacket:
+    """A new packet: ``existing`` with its crs replaced by ``incoming``'s, dates set to ``now``.
+
+    Neither argument is modified. ``now`` must be timezone-aware (the dates carry an offset).
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("merge_crs needs a timezone-aware `now` (XMP dates carry an offset)")
+    result = existing.copy() if existing is not None else _fresh_packet()
+    held_crs = _strip_crs(result)
+    target = _description_for(result, CRS, preferred=held_crs)
+    _insert_crs(target, incoming)
+    stamp = now.replace(microsecond=0).isoformat()
+    for name in _DATE_PROPERTIES:
+        _set_date(result, name, stamp)
+    return result
+
+
+def crs_changes(before: XmpPacket | None, after: XmpPacket) -> CrsChanges:
+    """Compare crs content (values canonicalised, structures included), not bytes."""
+    old = crs_values(before) if before is not None else {}
+    new = crs_values(after)
+    return CrsChanges(
+        added=tuple(sorted(new.keys() - old.keys())),
+        removed=tuple(sorted(old.keys() - new.keys())),
+        changed=tuple(sorted(key for key in old.keys() & new.keys() if old[key] != new[key])),
+    )
+
+
+def check_belongs(incoming: XmpPacket, photo: Path, *, is_raw: bool | None = None) -> None:
+    """Refuse settings that are empty, made for another file, or already baked into a raw.
+
+    ``is_raw`` defaults to a guess from the extension (:func:`is_raw_file`).
+    """
+    values = crs_values(incoming)
+    if not values:
+        raise XmpMismatchError(
+            f"The settings returned for {photo.name} hold no Camera Raw (crs) settings; "
+            "there is nothing to merge"
+        )
+    for raw_name in values.get("RawFileName", ()):
+        if not isinstance(raw_name, str) or not _same_photo(raw_name, photo):
+            shown = raw_name if isinstance(raw_name, str) else "a structured value"
+            raise XmpMismatchError(
+                f"The settings were made for {shown!r} (crs:RawFileName), not for {photo.name!r}"
+            )
+    raw = is_raw_file(photo) if is_raw is None else is_raw
+    if raw and any(value == "True" for value in values.get("AlreadyApplied", ())):
+        raise XmpMismatchError(
+            f"The settings for {photo.name} say crs:AlreadyApplied=True (baked into rendered "
+            "pixels); they cannot be applied to a raw"
+        )
+
+
+def _same_photo(raw_name: str, photo: Path) -> bool:
+    # RawFileName is a bare name; tolerate a path in either separator style.
+    name = PureWindowsPath(raw_name.strip()).name
+    wanted = PurePath(name)
+    if wanted.name.casefold() == photo.name.casefold():
+        return True
+    return bool(wanted.stem) and wanted.stem.casefold() == photo.stem.casefold()
+
+
+def _fresh_packet() -> XmpPacket:
+    packet = XmpPacket.empty()
+    new_description(packet.rdf, "", [CRS, XMP])
+    return packet
+
+
+def _strip_crs(packet: XmpPacket) -> list[etree._Element]:
+    """Remove every top-level crs property; return the Descriptions that held any."""
+    held = []
+    for description in packet.descriptions():
+        names = [name for name, _ in attributes(description) if namespace_of(name) == CRS]
+        children = [c for c in elements(description) if namespace_of(str(c.tag)) == CRS]
+        for name in names:
+            del description.attrib[name]
+        for child in children:
+            remove_element(child)
+        if names or children:
+            held.append(description)
+    return held
+
+
+def _description_for(
+    packet: XmpPacket, uri: str, preferred: list[etree._Element]
+) -> etree._Element:
+    """Where properties of ``uri`` go: a preferred Description with the namespace in scope,
+    else any Description with it in scope, else a new Description declaring it."""
+    for description in [*preferred, *packet.descriptions()]:
+        if prefix_in_scope(description, uri) is not None:
+            return description
+    return new_description(packet.rdf, packet.about(), [uri])
+
+
+def _insert_crs(target: etree._Element, incoming: XmpPacket) -> None:
+    for description in incoming.descriptions():
+        for name, value in attributes(description):
+            if namespace_of(name) == CRS:
+                target.set(name, value)
+        for child in elements(description):
+            if namespace_of(str(child.tag)) == CRS:
+                tidy_appended(target, clone_into(target, child))
+
+
+def _set_date(packet: XmpPacket, local: str, stamp: str) -> None:
+    """Update every occurrence in its own form; add one if there is none."""
+    name = f"{{{XMP}}}{local}"
+    found = False
+    for description in packet.descriptions():
+        if description.get(name) is not None:
+            description.set(name, stamp)
+            found = True
+        for child in elements(description):
+            if child.tag == name:
+                for grandchild in list(child):
+                    child.remove(grandchild)
+                child.text = stamp
+                found = True
+    if found:
+        return
+    holders = [d for d in packet.descriptions() if _has_namespace(d, XMP)]
+    target = _description_for(packet, XMP, preferred=holders)
+    if _prefers_attributes(target):
+        target.set(name, stamp)
+    else:
+        element = etree.SubElement(target, name)
+        element.text = stamp
+        tidy_appended(target, element)
+
+
+def _has_namespace(description: etree._Element, uri: str) -> bool:
+    return any(namespace_of(n) == uri for n, _ in attributes(description)) or any(
+        namespace_of(str(c.tag)) == uri for c in elements(description)
+    )
+
+
+def _prefers_attributes(description: etree._Element) -> bool:
+    """Follow the Description's style: xmp properties as attributes if it writes them so."""
+    if any(namespace_of(n) == XMP for n, _ in attributes(description)):
+        return True
+    if any(namespace_of(str(c.tag)) == XMP for c in elements(description)):
+        return False
+    has_attribute_properties = any(
+        namespace_of(n) not in {None, RDF} for n, _ in attributes(description)
+    )
+    return has_attribute_properties or not elements(description)
