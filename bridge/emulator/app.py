@@ -1,0 +1,110 @@
+"""Assemble and run the emulator: one aiohttp app serving ``/v1`` (Imagen) and ``/storage`` (S3).
+
+``create_app`` builds the application; ``running_emulator`` serves it on a loopback port for
+tests, the CLI and the bridge's offline mode.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from bridge.emulator import routes_classic, routes_i2i
+from bridge.emulator.auth import require_api_key
+from bridge.emulator.config import EmulatorConfig
+from bridge.emulator.envelope import CONFIG_KEY, json_errors
+from bridge.emulator.faults import Faults
+from bridge.emulator.objectstore import ObjectStore
+from bridge.emulator.projects import Projects
+from bridge.emulator.state import STATE_KEY, EmulatorState
+from bridge.emulator.validation import MAX_JSON_BODY
+
+__all__ = ["EmulatorConfig", "RunningEmulator", "check_loopback", "create_app", "running_emulator"]
+
+
+def create_app(
+    config: EmulatorConfig | None = None, *, clock: Callable[[], float] = time.monotonic
+) -> web.Application:
+    """The emulator app. ``clock`` (monotonic seconds) times jobs; tests may pass a fake one."""
+    config = config or EmulatorConfig()
+    faults = Faults(config.faults)
+    app = web.Application(
+        middlewares=[json_errors, faults.middleware(), require_api_key],
+        client_max_size=MAX_JSON_BODY,
+    )
+    if config.storage_dir is not None:
+        root = config.storage_dir
+        root.mkdir(parents=True, exist_ok=True)
+        temporary = False
+    else:
+        root = Path(tempfile.mkdtemp(prefix="imagen-emulator-"))
+        temporary = True
+    store = ObjectStore(root, faults=faults)
+    state = EmulatorState(config=config, store=store, projects=Projects(clock), clock=clock)
+    app[CONFIG_KEY] = config
+    app[STATE_KEY] = state
+    app.add_routes(routes_classic.routes)
+    app.add_routes(routes_i2i.routes)
+    app.add_routes(store.routes())
+
+    async def _cleanup(_: web.Application) -> None:
+        await state.drain()
+        if temporary:
+            shutil.rmtree(root, ignore_errors=True)
+
+    app.on_cleanup.append(_cleanup)
+    return app
+
+
+@dataclass(frozen=True)
+class RunningEmulator:
+    base_url: str  # "http://127.0.0.1:PORT/v1"
+    origin: str  # "http://127.0.0.1:PORT"
+    config: EmulatorConfig
+
+
+def check_loopback(host: str) -> None:
+    """The emulator listens on loopback only: it has no real auth and serves any upload back."""
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(
+            f"Refusing to listen on {host!r}: the emulator binds loopback addresses only "
+            "(127.0.0.1, ::1 or localhost)."
+        )
+
+
+@asynccontextmanager
+async def running_emulator(
+    config: EmulatorConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    clock: Callable[[], float] = time.monotonic,
+) -> AsyncIterator[RunningEmulator]:
+    """Serve the emulator on ``host:port`` (0 picks a free port) until the block exits."""
+    check_loopback(host)
+    config = config or EmulatorConfig()
+    runner = web.AppRunner(create_app(config, clock=clock), access_log=None, shutdown_timeout=5)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound_port = runner.addresses[0][1]
+        shown_host = f"[{host}]" if ":" in host else host
+        origin = f"http://{shown_host}:{bound_port}"
+        yield RunningEmulator(base_url=f"{origin}/v1", origin=origin, config=config)
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,1 @@
+"""Deterministic files the emulator hands back: XMP sidecars, DNGs, and JPEGs."""
