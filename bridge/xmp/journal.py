@@ -143,23 +143,29 @@ class Journal:
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(f"Cannot open the merge journal in {data_dir}: {exc}") from exc
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > _SCHEMA_VERSION:
-                raise JournalError(
-                    f"The merge journal {data_dir / JOURNAL_FILE} was written by a newer "
-                    "imagen-bridge; upgrade to use it"
-                )
-            with self._db:
-                self._db.executescript(_SCHEMA)
-                self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+            self._prepare()
         except sqlite3.Error as exc:
             self._db.close()
             raise JournalError(
                 f"The merge journal {data_dir / JOURNAL_FILE} is unreadable: {exc}"
             ) from exc
+        except JournalError:
+            self._db.close()
+            raise
+
+    def _prepare(self) -> None:
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > _SCHEMA_VERSION:
+            raise JournalError(
+                f"The merge journal {self.data_dir / JOURNAL_FILE} was written by a newer "
+                "imagen-bridge; upgrade to use it"
+            )
+        with self._db:
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._db.close()
@@ -183,7 +189,7 @@ class Journal:
         with self._db:
             self._db.execute(
                 "INSERT OR IGNORE INTO merges (id, created_at, into_dir) VALUES (?, ?, ?)",
-                (merge_id, _iso(now), _path_blob(into_dir)),
+                (merge_id, _iso(now), _path_blob(into_dir.absolute())),
             )
             seq = self._db.execute(
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM entries WHERE merge_id = ?", (merge_id,)
@@ -206,7 +212,7 @@ class Journal:
                 (
                     merge_id,
                     seq,
-                    _path_blob(old.path),
+                    _path_blob(old.path.absolute()),
                     EntryAction.UPDATED if old.exists else EntryAction.CREATED,
                     backup,
                     sha256(old.data) if old.data is not None else None,

@@ -42,6 +42,11 @@ class Snapshot:
     def exists(self) -> bool:
         return self.data is not None
 
+    @property
+    def read_only(self) -> bool:
+        """No write bit at all: its owner locked it on purpose, so we leave it alone."""
+        return self.mode is not None and not self.mode & _ANY_WRITE
+
 
 def _reason(exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
@@ -178,7 +183,7 @@ def publish(
     errors; either way the target is as it was and no temp file is left.
     """
     target = snapshot.path
-    if snapshot.mode is not None and not snapshot.mode & _ANY_WRITE:
+    if snapshot.read_only:
         raise PublishError(f"{target} is read-only; not touching it")
     keep_mode = mode if mode is not None else snapshot.mode
     try:

@@ -19,8 +19,12 @@ from enum import StrEnum
 from pathlib import Path
 
 from bridge.xmp.errors import EmbeddedXmpPhotoError, SidecarRefusedError
+from bridge.xmp.formats import RENDERED_EXTENSIONS
+from bridge.xmp.packet import XmpPacket
+from bridge.xmp.values import elements, read_value
 
 SIDECAR_EXTENSION = "xmp"
+_SIDECAR_FOR_EXTENSION = "{http://ns.adobe.com/photoshop/1.0/}SidecarForExtension"
 
 #: Raw formats Camera Raw reads whose develop settings live in a sidecar.
 RAW_EXTENSIONS = frozenset(
@@ -32,12 +36,10 @@ RAW_EXTENSIONS = frozenset(
     }
 )  # fmt: skip
 
-#: Formats that carry their XMP inside the file; Lightroom ignores (or, for DNG, may prefer
-#: the embedded copy over) a sidecar, so their settings go through Lightroom itself.
-EMBEDDED_XMP_EXTENSIONS = frozenset(
-    {"dng", "jpg", "jpeg", "jpe", "jfif", "tif", "tiff", "heic", "heif", "hif", "psd", "psb",
-     "png", "avif", "jxl"}
-)  # fmt: skip
+#: Formats that carry their XMP inside the file: DNG and every rendered format. Lightroom
+#: ignores (or, for DNG, may prefer the embedded copy over) a sidecar, so their settings go
+#: through Lightroom itself.
+EMBEDDED_XMP_EXTENSIONS = frozenset({"dng"} | {ext.lstrip(".") for ext in RENDERED_EXTENSIONS})
 
 PHOTO_EXTENSIONS = RAW_EXTENSIONS | EMBEDDED_XMP_EXTENSIONS
 
@@ -154,6 +156,19 @@ def locate_sidecar(
     if existing:
         return SidecarLocation(photo, folder.path / existing[0], exists=True)
     return SidecarLocation(photo, folder.path / wanted, exists=False)
+
+
+def declared_extension(packet: XmpPacket) -> str | None:
+    """``photoshop:SidecarForExtension`` (Adobe writes it since CS3), if the packet has one."""
+    for description in packet.descriptions():
+        value = description.get(_SIDECAR_FOR_EXTENSION)
+        if value is not None:
+            return value
+        for child in elements(description):
+            if child.tag == _SIDECAR_FOR_EXTENSION:
+                found = read_value(child)
+                return found if isinstance(found, str) else None
+    return None
 
 
 def check_declared_extension(declared: str | None, location: SidecarLocation) -> None:

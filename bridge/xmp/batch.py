@@ -1,0 +1,404 @@
+"""Merge a batch of incoming sidecars into the sidecars next to the photographer's raws.
+
+Two steps, so a dry run shows exactly what a real run would do:
+
+- :func:`plan_merge` matches each incoming file to one photo under a folder (by stem,
+  case-insensitively) and picks its sidecar, refusing anything ambiguous. It reads no file
+  contents and writes nothing.
+- :func:`apply_plan` (or :func:`preview_plan` for a dry run) then, one file at a time: reads
+  and checks the incoming settings, reads the current sidecar, merges in memory and, only if
+  the crs settings differ, journals a backup and publishes the result safely.
+
+Every file gets a status and a reason; one bad file never stops the others.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from bridge.xmp.errors import JournalError, PublishError, XmpError
+from bridge.xmp.journal import Journal, new_merge_id
+from bridge.xmp.merge import CrsChanges, check_belongs, crs_changes, merge_crs
+from bridge.xmp.packet import DEFAULT_MAX_BYTES, parse_xmp, serialize_xmp
+from bridge.xmp.publish import Snapshot, publish, read_snapshot
+from bridge.xmp.sidecar import (
+    EMBEDDED_XMP_EXTENSIONS,
+    PHOTO_EXTENSIONS,
+    RAW_EXTENSIONS,
+    SIDECAR_EXTENSION,
+    Folder,
+    Naming,
+    SidecarLocation,
+    check_declared_extension,
+    declared_extension,
+    locate_sidecar,
+    name_key,
+    split_name,
+)
+
+
+class ItemStatus(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    REFUSED = "refused"  # we chose not to write (ambiguous, foreign, unreadable input...)
+    FAILED = "failed"  # we tried and the file system said no (disk full, conflict...)
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One incoming file and where it goes, or why it goes nowhere."""
+
+    source: Path
+    location: SidecarLocation | None = None
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
+class MergePlan:
+    into_dir: Path
+    naming: Naming
+    items: tuple[PlanItem, ...]
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    source: Path
+    status: ItemStatus
+    photo: Path | None = None
+    sidecar: Path | None = None
+    reason: str | None = None
+    changes: CrsChanges = field(default_factory=CrsChanges)
+
+
+@dataclass(frozen=True)
+class MergeReport:
+    """``merge_id`` is set when something was written (that is what ``undo`` takes)."""
+
+    merge_id: str | None
+    dry_run: bool
+    items: tuple[ItemResult, ...]
+
+    def count(self, status: ItemStatus) -> int:
+        return sum(1 for item in self.items if item.status is status)
+
+    @property
+    def ok(self) -> bool:
+        """Nothing was refused or failed."""
+        return not any(i.status in (ItemStatus.REFUSED, ItemStatus.FAILED) for i in self.items)
+
+
+ResultCallback = Callable[[ItemResult], None]
+BeforeReplace = Callable[[Path], None]
+
+
+def collect_sources(paths: Iterable[Path]) -> list[Path]:
+    """Files as given, folders expanded to the ``.xmp`` files directly inside; duplicates once.
+
+    Raises FileNotFoundError for a path that does not exist (a usage error for the caller).
+    """
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for path in paths:
+        if path.is_dir():
+            with os.scandir(path) as entries:
+                inside = sorted(
+                    Path(entry.path)
+                    for entry in entries
+                    if entry.is_file() and split_name(entry.name)[1] == SIDECAR_EXTENSION
+                )
+        elif path.exists():
+            inside = [path]
+        else:
+            raise FileNotFoundError(f"{path} does not exist")
+        for source in inside:
+            resolved = source.resolve()
+            if resolved not in seen:
+                seen.add(resolved)
+                found.append(source)
+    return found
+
+
+@dataclass
+class _PhotoIndex:
+    """Every photo under the merge folder, by stem and by full name (both case-insensitive)."""
+
+    folders: dict[Path, Folder] = field(default_factory=dict)
+    by_stem: dict[str, list[Path]] = field(default_factory=dict)
+    by_name: dict[str, list[Path]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, root: Path, *, recursive: bool) -> _PhotoIndex:
+        index = cls()
+        pending = [root]
+        while pending:
+            folder_path = pending.pop()
+            names: list[str] = []
+            try:
+                with os.scandir(folder_path) as entries:
+                    for entry in entries:
+                        if entry.is_file(follow_symlinks=False):
+                            names.append(entry.name)
+                        elif recursive and entry.is_dir(follow_symlinks=False):
+                            pending.append(Path(entry.path))
+            except OSError:
+                if folder_path == root:
+                    raise
+                continue  # an unreadable subfolder holds no photos we could match
+            index.folders[folder_path] = Folder(folder_path, names)
+            for name in names:
+                stem, ext = split_name(name)
+                if ext in PHOTO_EXTENSIONS:
+                    photo = folder_path / name
+                    index.by_stem.setdefault(name_key(stem), []).append(photo)
+                    index.by_name.setdefault(name_key(name), []).append(photo)
+        return index
+
+
+def plan_merge(
+    sources: Sequence[Path],
+    into_dir: Path,
+    *,
+    recursive: bool = False,
+    naming: Naming = Naming.ADOBE,
+) -> MergePlan:
+    """Match every source to one photo under ``into_dir`` and choose its sidecar.
+
+    Raises :class:`XmpError` only if ``into_dir`` itself cannot be listed.
+    """
+    into_dir = into_dir.absolute()
+    try:
+        index = _PhotoIndex.build(into_dir, recursive=recursive)
+    except OSError as exc:
+        raise XmpError(f"Cannot list the folder {into_dir}: {exc.strerror or exc}") from exc
+    where = f"{into_dir}{' or its subfolders' if recursive else ''}"
+    items = [_plan_one(source, index, where, naming) for source in sources]
+    return MergePlan(into_dir, naming, _refuse_shared_targets(items))
+
+
+def plan_pairs(
+    pairs: Sequence[tuple[Path, Path]], *, into_dir: Path, naming: Naming = Naming.ADOBE
+) -> MergePlan:
+    """A plan for callers that already know each source's photo (the job runner)."""
+    folders: dict[Path, Folder] = {}
+    items = []
+    for source, photo in pairs:
+        try:
+            folder = folders.get(photo.parent) or Folder.scan(photo.parent)
+            folders[photo.parent] = folder
+            location = locate_sidecar(photo, naming=naming, folder=folder)
+        except XmpError as exc:
+            items.append(PlanItem(source, refusal=str(exc)))
+        else:
+            items.append(PlanItem(source, location))
+    return MergePlan(into_dir, naming, _refuse_shared_targets(items))
+
+
+def _plan_one(source: Path, index: _PhotoIndex, where: str, naming: Naming) -> PlanItem:
+    stem, ext = split_name(source.name)
+    if ext in EMBEDDED_XMP_EXTENSIONS:
+        return PlanItem(
+            source,
+            refusal=f"{source.name} is a {ext.upper()}: settings go to Lightroom "
+            "(embedded-XMP type); no sidecar is written",
+        )
+    if ext != SIDECAR_EXTENSION:
+        return PlanItem(source, refusal=f"{source.name} is not an .xmp sidecar")
+    # A darktable-style name (IMG_1.CR2.xmp) names the photo exactly.
+    exact = split_name(stem)[1] in PHOTO_EXTENSIONS
+    candidates = (index.by_name if exact else index.by_stem).get(name_key(stem), [])
+    if not candidates:
+        pattern = stem if exact else f"{stem}.*"
+        return PlanItem(source, refusal=f"no photo named {pattern} under {where}")
+    folders = sorted({photo.parent for photo in candidates})
+    if len(folders) > 1:
+        listed = ", ".join(str(p) for p in sorted(candidates))
+        return PlanItem(
+            source,
+            refusal=f"photos named {stem}.* are in several folders ({listed}); "
+            "merge one folder at a time",
+        )
+    photos = sorted(candidates)
+    raws = [p for p in photos if split_name(p.name)[1] in RAW_EXTENSIONS]
+    if len(raws) > 1 and naming is Naming.DARKTABLE:
+        return PlanItem(
+            source,
+            refusal=f"several raws match {source.name} ({', '.join(p.name for p in raws)}); "
+            "name the incoming file after one of them (IMG_1.CR2.xmp)",
+        )
+    try:
+        location = locate_sidecar(
+            raws[0] if raws else photos[0], naming=naming, folder=index.folders[folders[0]]
+        )
+    except XmpError as exc:
+        return PlanItem(source, refusal=str(exc))
+    if _same_file(source, location.sidecar):
+        return PlanItem(source, refusal=f"{source} is that photo's sidecar itself")
+    return PlanItem(source, location)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
+
+
+def _refuse_shared_targets(items: list[PlanItem]) -> tuple[PlanItem, ...]:
+    """Two incoming files for one sidecar: we cannot know which is right, so neither goes."""
+    by_target: dict[str, list[PlanItem]] = {}
+    for item in items:
+        if item.location is not None:
+            key = name_key(str(item.location.sidecar))
+            by_target.setdefault(key, []).append(item)
+    result = []
+    for item in items:
+        if item.location is not None:
+            rivals = by_target[name_key(str(item.location.sidecar))]
+            if len(rivals) > 1:
+                names = ", ".join(str(r.source) for r in rivals)
+                item = PlanItem(
+                    item.source,
+                    refusal=f"{len(rivals)} incoming files ({names}) are for the same photo "
+                    f"{item.location.photo.name}; keep one",
+                )
+        result.append(item)
+    return tuple(result)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    location: SidecarLocation
+    current: Snapshot
+    data: bytes
+    changes: CrsChanges
+
+
+def _read_source(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(DEFAULT_MAX_BYTES + 1)
+    except OSError as exc:
+        raise XmpError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) > DEFAULT_MAX_BYTES:
+        raise XmpError(f"{path} is larger than {DEFAULT_MAX_BYTES} bytes; not reading it")
+    return data
+
+
+def _prepare(item: PlanItem, now: datetime) -> _Prepared | ItemResult:
+    """Everything short of writing: read, check, merge in memory, compare."""
+    location = item.location
+    if location is None:
+        return ItemResult(item.source, ItemStatus.REFUSED, reason=item.refusal)
+    refused = ItemResult(item.source, ItemStatus.REFUSED, location.photo, location.sidecar)
+    try:
+        incoming = parse_xmp(_read_source(item.source))
+        check_belongs(incoming, location.photo, is_raw=True)
+        check_declared_extension(declared_extension(incoming), location)
+    except XmpError as exc:
+        return _with_reason(refused, f"{item.source.name}: {exc}")
+    try:
+        current = read_snapshot(location.sidecar, max_bytes=DEFAULT_MAX_BYTES)
+        if current.read_only:
+            return _with_reason(refused, f"{location.sidecar} is read-only; not touching it")
+        existing = parse_xmp(current.data) if current.data is not None else None
+        if existing is not None:
+            check_declared_extension(declared_extension(existing), location)
+    except XmpError as exc:
+        return _with_reason(refused, f"the current sidecar is left as it is: {exc}")
+    merged = merge_crs(existing, incoming, now=now)
+    changes = crs_changes(existing, merged)
+    if existing is not None and changes.empty:
+        return ItemResult(
+            item.source, ItemStatus.UNCHANGED, location.photo, location.sidecar, changes=changes
+        )
+    return _Prepared(location, current, serialize_xmp(merged), changes)
+
+
+def _with_reason(result: ItemResult, reason: str) -> ItemResult:
+    return ItemResult(result.source, result.status, result.photo, result.sidecar, reason)
+
+
+def _written(item: PlanItem, prepared: _Prepared) -> ItemResult:
+    status = ItemStatus.UPDATED if prepared.current.exists else ItemStatus.CREATED
+    return ItemResult(
+        item.source,
+        status,
+        prepared.location.photo,
+        prepared.location.sidecar,
+        changes=prepared.changes,
+    )
+
+
+def preview_plan(
+    plan: MergePlan, now: datetime, *, on_result: ResultCallback | None = None
+) -> MergeReport:
+    """A dry run: the statuses and crs changes a real run would produce; nothing is written."""
+    results = []
+    for item in plan.items:
+        prepared = _prepare(item, now)
+        result = prepared if isinstance(prepared, ItemResult) else _written(item, prepared)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return MergeReport(None, True, tuple(results))
+
+
+def apply_plan(
+    plan: MergePlan,
+    journal: Journal,
+    now: datetime,
+    *,
+    on_result: ResultCallback | None = None,
+    before_replace: BeforeReplace | None = None,
+) -> MergeReport:
+    """Merge and write every planned file: backup + journal first, then a safe replace.
+
+    ``before_replace`` is passed to :func:`publish` (a seam for concurrent-writer tests).
+    """
+    merge_id = new_merge_id(now)
+    wrote = False
+    results = []
+    for item in plan.items:
+        prepared = _prepare(item, now)
+        if isinstance(prepared, _Prepared):
+            result = _write(item, prepared, journal, merge_id, plan.into_dir, now, before_replace)
+            wrote = wrote or result.status in (ItemStatus.CREATED, ItemStatus.UPDATED)
+        else:
+            result = prepared
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return MergeReport(merge_id if wrote else None, False, tuple(results))
+
+
+def _write(
+    item: PlanItem,
+    prepared: _Prepared,
+    journal: Journal,
+    merge_id: str,
+    into_dir: Path,
+    now: datetime,
+    before_replace: BeforeReplace | None,
+) -> ItemResult:
+    failed = ItemResult(
+        item.source, ItemStatus.FAILED, prepared.location.photo, prepared.location.sidecar
+    )
+    try:
+        seq = journal.record(
+            merge_id, now=now, into_dir=into_dir, old=prepared.current, new_data=prepared.data
+        )
+    except JournalError as exc:
+        return _with_reason(failed, str(exc))
+    try:
+        publish(prepared.current, prepared.data, before_replace=before_replace)
+    except PublishError as exc:
+        journal.forget(merge_id, seq)
+        return _with_reason(failed, str(exc))
+    journal.done(merge_id, seq)
+    return _written(item, prepared)
