@@ -1,0 +1,177 @@
+"""Draws an edit run's events on stderr: live bars on a terminal, plain lines otherwise.
+
+Plain lines keep logs and CI output readable; they say the same things
+(phase changes, finished files, failures) without redrawing.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from bridge.jobs.events import (
+    FileBytes,
+    PhotoFinished,
+    PhotoStatus,
+    ProjectPhase,
+    RunEvent,
+    ServerStatus,
+)
+from bridge.jobs.plan import Plan
+
+_PHASE_WORDS = {
+    "create": "creating project",
+    "upload": "uploading",
+    "edit": "editing",
+    "download": "downloading outputs",
+    "export": "exporting JPEGs",
+    "done": "done",
+    "failed": "failed",
+}
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(count) < 1000 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    raise AssertionError("unreachable")
+
+
+class ProgressView:
+    """An event sink (call it with each RunEvent) that is also a context manager."""
+
+    def __init__(self, console: Console, plan: Plan, *, live: bool | None = None) -> None:
+        self._console = console
+        self._plan = plan
+        self._live_mode = console.is_terminal if live is None else live
+        self._last_status: dict[tuple[int, str], str] = {}
+        self._bars = Progress(
+            TextColumn("{task.description}", markup=False),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._overall = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}", markup=False),
+            console=console,
+        )
+        self._photos_task = self._overall.add_task(
+            "Photos", total=len(plan.photos), status=self._plan_words()
+        )
+        self._upload_task = self._bars.add_task(
+            "all uploads", total=sum(p.size for p in plan.photos)
+        )
+        self._file_tasks: dict[tuple[int, str, str], TaskID] = {}
+        self._uploaded: dict[tuple[int, str], int] = {}
+        self._live = Live(
+            Group(self._overall, self._bars), console=console, refresh_per_second=8, transient=False
+        )
+
+    def _plan_words(self) -> str:
+        projects = len(self._plan.projects)
+        return f"{len(self._plan.photos)} photos in {projects} project{'s' * (projects != 1)}"
+
+    def __enter__(self) -> ProgressView:
+        if self._live_mode:
+            self._live.start()
+        else:
+            self._line(self._plan_words())
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._live_mode:
+            self._live.stop()
+
+    def __call__(self, event: RunEvent) -> None:
+        match event:
+            case ProjectPhase():
+                self._phase(event)
+            case ServerStatus():
+                self._status(event)
+            case FileBytes():
+                self._bytes(event)
+            case PhotoFinished():
+                self._finished(event)
+
+    def _line(self, text: str) -> None:
+        self._console.print(escape(text), highlight=False, soft_wrap=True)
+
+    def _phase(self, event: ProjectPhase) -> None:
+        words = _PHASE_WORDS[event.phase] + (f": {event.detail}" if event.detail else "")
+        text = f"project {event.project}: {words}"
+        if self._live_mode:
+            self._overall.update(self._photos_task, status=text)
+        else:
+            self._line(text)
+
+    def _status(self, event: ServerStatus) -> None:
+        percent = f" {event.progress:.0f}%" if event.progress is not None else ""
+        text = f"project {event.project}: {event.step} {event.status}{percent}"
+        key = (event.project, event.step)
+        if self._last_status.get(key) == text:
+            return
+        self._last_status[key] = text
+        if self._live_mode:
+            self._overall.update(self._photos_task, status=text)
+        else:
+            self._line(text)
+
+    def _bytes(self, event: FileBytes) -> None:
+        if event.direction == "upload":
+            key = (event.project, event.name)
+            moved = event.done - self._uploaded.get(key, 0)
+            self._uploaded[key] = event.done
+            self._bars.advance(self._upload_task, moved)
+        if not self._live_mode:
+            if event.done == event.total > 0:
+                verb = "uploaded" if event.direction == "upload" else "downloaded"
+                self._line(f"{verb} {event.name} ({human_bytes(event.total)})")
+            return
+        task_key = (event.project, event.direction, event.name)
+        task = self._file_tasks.get(task_key)
+        if task is None:
+            arrow = "↑" if event.direction == "upload" else "↓"
+            task = self._bars.add_task(f"{arrow} {event.name}", total=event.total or None)
+            self._file_tasks[task_key] = task
+        self._bars.update(task, completed=event.done, total=event.total or None)
+        if event.done >= event.total:
+            self._bars.remove_task(task)
+            del self._file_tasks[task_key]
+
+    def _finished(self, event: PhotoFinished) -> None:
+        result = event.result
+        self._overall.advance(self._photos_task)
+        if result.status is PhotoStatus.FAILED:
+            self._console.print(
+                f"[red]failed[/red] {escape(str(result.photo.path))}: {escape(result.error or '')}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        elif not self._live_mode and result.status is PhotoStatus.EDITED:
+            self._line(f"project {result.project}: edited {result.photo.path.name}")
