@@ -5,6 +5,9 @@ from __future__ import annotations
 import typer
 
 from bridge import __version__
+from bridge.commands.edit import edit_command
+from bridge.commands.profiles import profiles_command
+from bridge.emulator.command import emulator_command
 
 app = typer.Typer(
     name="imagen-bridge",
@@ -27,6 +30,13 @@ def _root(
     ),
 ) -> None:
     """Run Imagen AI edits on your photos and merge the results into XMP sidecars."""
+
+
+app.command("profiles")(profiles_command)
+app.command("edit")(edit_command)
+
+
+app.command("emulator")(emulator_command)
 
 
 def main() -> None:
