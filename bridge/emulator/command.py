@@ -1,0 +1,141 @@
+"""``imagen-bridge emulator``: serve the offline Imagen emulator on a loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from bridge.emulator.app import EmulatorConfig, check_loopback, running_emulator
+from bridge.emulator.faults import FaultConfig, FaultConfigError
+
+DEFAULT_PORT = 8718
+
+
+def fault_config(
+    environ: dict[str, str], config_file: Path | None, flags: dict[str, object]
+) -> FaultConfig:
+    """Defaults < IMAGEN_EMULATOR_FAULT_* < --fault-config file < command-line flags.
+
+    A file value counts only where it differs from the default (a file cannot tell "set to
+    the default" from "not set").
+    """
+    values = dataclasses.asdict(FaultConfig.from_env(environ))
+    if config_file is not None:
+        from_file = FaultConfig.load(config_file)
+        default = FaultConfig()
+        for field in dataclasses.fields(FaultConfig):
+            if getattr(from_file, field.name) != getattr(default, field.name):
+                values[field.name] = getattr(from_file, field.name)
+    values.update({name: value for name, value in flags.items() if value is not None})
+    return FaultConfig.from_mapping(values)
+
+
+def emulator_command(
+    host: Annotated[str, typer.Option(help="Loopback address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port (0 picks a free one).")
+    ] = DEFAULT_PORT,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="IMAGEN_EMULATOR_API_KEY",
+            help="Accept only this x-api-key (default: any non-empty key).",
+            show_default=False,
+        ),
+    ] = None,
+    envelope: Annotated[
+        str, typer.Option(help='Response shape: bare | data ({"data": ...}).')
+    ] = "bare",
+    status_case: Annotated[
+        str, typer.Option(help="Status casing: title | upper | lower.")
+    ] = "title",
+    storage_dir: Annotated[
+        Path | None,
+        typer.Option(help="Keep uploaded and generated files here (default: a temp dir)."),
+    ] = None,
+    fault_config_file: Annotated[
+        Path | None, typer.Option("--fault-config", help="A .toml or .json file of fault settings.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for injected fault decisions.")] = None,
+    latency_ms: Annotated[float | None, typer.Option(help="Latency added per request.")] = None,
+    rate_429: Annotated[float | None, typer.Option(help="Fraction answered 429.")] = None,
+    rate_500: Annotated[float | None, typer.Option(help="Fraction answered 500.")] = None,
+    rate_503: Annotated[float | None, typer.Option(help="Fraction answered 503.")] = None,
+    drop_upload_rate: Annotated[
+        float | None, typer.Option(help="Fraction of uploads cut mid-body.")
+    ] = None,
+    drop_download_rate: Annotated[
+        float | None, typer.Option(help="Fraction of downloads cut mid-body.")
+    ] = None,
+    link_lifetime: Annotated[
+        float | None, typer.Option(help="Presigned URL lifetime, seconds.")
+    ] = None,
+    processing_time: Annotated[
+        float | None,
+        typer.Option(help="Seconds an edit/export takes from Pending to Completed (default 2)."),
+    ] = None,
+    fail_file: Annotated[
+        list[str] | None, typer.Option(help="A file name whose editing fails (repeatable).")
+    ] = None,
+) -> None:
+    """Serve the offline Imagen emulator (API under /v1, presigned storage under /storage)."""
+    try:
+        check_loopback(host)
+        if envelope not in ("bare", "data") or status_case not in ("title", "upper", "lower"):
+            raise ValueError("--envelope must be bare|data and --status-case title|upper|lower")
+        faults = fault_config(
+            dict(os.environ),
+            fault_config_file,
+            {
+                "seed": seed,
+                "latency_ms": latency_ms,
+                "rate_429": rate_429,
+                "rate_500": rate_500,
+                "rate_503": rate_503,
+                "drop_upload_rate": drop_upload_rate,
+                "drop_download_rate": drop_download_rate,
+                "link_lifetime_s": link_lifetime,
+                "processing_s": processing_time,
+                "fail_files": frozenset(fail_file) if fail_file else None,
+            },
+        )
+        config = EmulatorConfig(
+            api_key=api_key,
+            envelope=_literal_envelope(envelope),
+            status_case=_literal_case(status_case),
+            faults=faults,
+            storage_dir=storage_dir,
+        )
+    except (ValueError, FaultConfigError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        asyncio.run(_serve(config, host, port))
+    except KeyboardInterrupt:
+        typer.echo("Emulator stopped.")
+    except OSError as exc:
+        typer.echo(f"Error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _literal_envelope(value: str) -> Literal["bare", "data"]:
+    return "data" if value == "data" else "bare"
+
+
+def _literal_case(value: str) -> Literal["title", "upper", "lower"]:
+    return "upper" if value == "upper" else "lower" if value == "lower" else "title"
+
+
+async def _serve(config: EmulatorConfig, host: str, port: int) -> None:
+    async with running_emulator(config, host=host, port=port) as emulator:
+        key_rule = "the configured key" if config.api_key else "any non-empty key"
+        typer.echo(f"Imagen emulator listening on {emulator.base_url}")
+        typer.echo(f"  x-api-key: {key_rule}; storage: {config.storage_dir or 'temporary'}")
+        typer.echo(f"  use it with: IMAGEN_BRIDGE_BASE_URL={emulator.base_url}")
+        typer.echo("Press Ctrl-C to stop.")
+        await asyncio.Event().wait()
