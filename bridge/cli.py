@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from bridge import __version__
-from bridge.emulator.command import emulator_command
 from bridge.commands.edit import edit_command
 from bridge.commands.profiles import profiles_command
 from bridge.emulator.command import emulator_command
@@ -35,9 +34,6 @@ def _root(
 
 app.command("profiles")(profiles_command)
 app.command("edit")(edit_command)
-
-
-app.command("emulator")(emulator_command)
 
 
 app.command("emulator")(emulator_command)
