@@ -7,7 +7,7 @@ Decisions:
 
 - Typing is by key first, value second: keys that name things (``*Name``, ``*UUID``,
   ``*Version``, ``CameraProfile``, ``LookTable``...) stay strings even when they look numeric;
-  otherwise "True"/"False" become booleans and plain decimals ("+0.35", "-12", "5500")
+  otherwise "True"/"False" (any case) become booleans and plain decimals ("+0.35", "-12", "5500")
   become numbers. Exponents are never parsed, so hex digests stay text.
 - Dropped at the top level: file bookkeeping (``Version``, ``RawFileName``,
   ``AlreadyApplied``, ``HasSettings``), ``*Digest`` and ``*SyncID`` values, and preset
@@ -129,8 +129,8 @@ def _scalar(key: str, text: str) -> JsonValue:
     if key in _STRING_KEYS or key.endswith(_STRING_SUFFIXES) or key.startswith("Table_"):
         return text
     stripped = text.strip()
-    if stripped in {"True", "False"}:
-        return stripped == "True"
+    if stripped.lower() in {"true", "false"}:  # ACR writes "True"; mask fields use "true"
+        return stripped.lower() == "true"
     if _NUMBER.fullmatch(stripped):
         return _number(stripped)
     return text

@@ -110,7 +110,10 @@ def check_belongs(incoming: XmpPacket, photo: Path, *, is_raw: bool | None = Non
                 f"The settings were made for {shown!r} (crs:RawFileName), not for {photo.name!r}"
             )
     raw = is_raw_file(photo) if is_raw is None else is_raw
-    if raw and any(value == "True" for value in values.get("AlreadyApplied", ())):
+    if raw and any(
+        isinstance(value, str) and value.strip().lower() == "true"
+        for value in values.get("AlreadyApplied", ())
+    ):
         raise XmpMismatchError(
             f"The settings for {photo.name} say crs:AlreadyApplied=True (baked into rendered "
             "pixels); they cannot be applied to a raw"
