@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bridge.emulator import routes_classic, routes_i2i
+from bridge.emulator import routes_classic, routes_enhance, routes_i2i
 from bridge.emulator.auth import require_api_key
 from bridge.emulator.config import EmulatorConfig
 from bridge.emulator.envelope import CONFIG_KEY, json_errors
@@ -53,6 +53,7 @@ def create_app(
     app[STATE_KEY] = state
     app.add_routes(routes_classic.routes)
     app.add_routes(routes_i2i.routes)
+    app.add_routes(routes_enhance.routes)
     app.add_routes(store.routes())
 
     async def _cleanup(_: web.Application) -> None:

@@ -122,6 +122,7 @@ class Project:
     edit_request: EditRequest | I2IRequest | None = None
     export: Job | None = None
     multiparts: dict[str, Multipart] = field(default_factory=dict)
+    versions: dict[str, list[str]] = field(default_factory=dict)  # image -> enhanced keys
 
     def upload_key(self, file_name: str) -> str:
         return f"projects/{self.uuid}/uploads/{file_name}"
