@@ -45,3 +45,25 @@ def read_only_folder(folder: Path) -> Iterator[None]:
         yield
     finally:
         subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def incoming_xmp(raw_name: str | None, *, exposure: str = "+0.50", extra: str = "") -> bytes:
+    """An Imagen-style sidecar: crs settings only, attribute form, as a service would emit."""
+    raw = f' crs:RawFileName="{raw_name}"' if raw_name else ""
+    return f"""<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Imagen">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about=""
+    xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/"
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
+    crs:Version="16.5" crs:ProcessVersion="15.4" crs:HasSettings="True"
+    crs:AlreadyApplied="False"{raw} crs:Exposure2012="{exposure}" crs:Contrast2012="+12"
+    crs:Temperature="5400" crs:Tint="+4" xmp:Rating="1"{extra}/>
+ </rdf:RDF>
+</x:xmpmeta>
+<?xpacket end="w"?>""".encode()
+
+
+def photographer_sidecar(shared_dir: Path) -> bytes:
+    """A real Lightroom sidecar: rating, keywords, face regions, history, padding."""
+    return (shared_dir / "data" / "xmp-samples" / "exifr_IMG_5910_lightroom.xmp").read_bytes()
