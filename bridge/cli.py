@@ -6,6 +6,7 @@ import typer
 
 from bridge import __version__
 from bridge.commands.edit import edit_command
+from bridge.commands.merge import merge_command, undo_command
 from bridge.commands.profiles import profiles_command
 from bridge.emulator.command import emulator_command
 
@@ -34,6 +35,8 @@ def _root(
 
 app.command("profiles")(profiles_command)
 app.command("edit")(edit_command)
+app.command("merge")(merge_command)
+app.command("undo")(undo_command)
 
 
 app.command("emulator")(emulator_command)
