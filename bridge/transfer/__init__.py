@@ -10,7 +10,13 @@ from bridge.transfer.errors import TransferError
 from bridge.transfer.files import MAX_PARTS, MIN_PART_SIZE, md5_base64, part_count, plan_parts
 from bridge.transfer.names import safe_file_name
 from bridge.transfer.progress import ProgressCallback, ProgressEvent
-from bridge.transfer.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after, redact_urls
+from bridge.transfer.retry import (
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    parse_retry_after,
+    quiet_httpx,
+    redact_urls,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -28,6 +34,7 @@ __all__ = [
     "parse_retry_after",
     "part_count",
     "plan_parts",
+    "quiet_httpx",
     "redact_urls",
     "safe_file_name",
 ]

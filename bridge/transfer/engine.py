@@ -33,7 +33,13 @@ from bridge.transfer.files import (
 )
 from bridge.transfer.names import contained_path, safe_file_name
 from bridge.transfer.progress import ByteCounter, ProgressCallback
-from bridge.transfer.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after, redact_urls
+from bridge.transfer.retry import (
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    parse_retry_after,
+    quiet_httpx,
+    redact_urls,
+)
 from bridge.transfer.s3 import MAX_ERROR_BODY, parse_refusal
 
 LinkProvider = Callable[[], Awaitable[str]]
@@ -94,6 +100,7 @@ class Transfer:
         self._log = logger or logging.getLogger(__name__)
         self._chunk_size = chunk_size
         self._slots = asyncio.Semaphore(concurrency)
+        quiet_httpx()
         # No default headers: storage links carry their signature in the URL, and the
         # API key must never travel to a storage host.
         self._client = httpx.AsyncClient(

@@ -7,6 +7,7 @@ retry together), and never sooner than a server's ``Retry-After``.
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from dataclasses import dataclass
@@ -68,3 +69,25 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 def redact_urls(text: str) -> str:
     """Drop query strings (presigned signatures) from any URL inside ``text``, for logs."""
     return _URL_QUERY.sub(r"\1?…", text)
+
+
+class RedactUrls(logging.Filter):
+    """Rewrites a record's message without URL query strings.
+
+    httpx logs every request URL at INFO; for a presigned link that is a
+    usable credential. Installed on the ``httpx`` logger by :func:`quiet_httpx`.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_urls(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def quiet_httpx() -> None:
+    """Make sure httpx's own request log never shows a presigned URL in full (idempotent)."""
+    target = logging.getLogger("httpx")
+    if not any(isinstance(existing, RedactUrls) for existing in target.filters):
+        target.addFilter(RedactUrls())

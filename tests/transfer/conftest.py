@@ -1,0 +1,27 @@
+"""Fixtures for transfer-engine tests: a misbehaving storage double on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bridge.transfer import RetryPolicy
+from tests.transfer.storage_double import FakeStorage
+
+FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
+
+
+@pytest.fixture
+async def storage(
+    aiohttp_server: Callable[[web.Application], Awaitable[Any]],
+) -> AsyncIterator[FakeStorage]:
+    fake = FakeStorage()
+    server = await aiohttp_server(fake.app())
+    fake.origin = str(server.make_url("")).rstrip("/")
+    assert fake.origin.startswith("http://127.0.0.1:")
+    yield fake
+    # Whatever the test did: no storage request may ever carry the Imagen API key.
+    assert [s for s in fake.seen if "x-api-key" in s.headers] == []
