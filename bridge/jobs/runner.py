@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -26,6 +28,7 @@ from bridge.imagen import (
     I2IEditOptions,
     ImagenAuthError,
     ImagenClient,
+    ImagenError,
     PhotographyType,
     Status,
     wait_until_done,
@@ -58,6 +61,8 @@ from bridge.transfer import (
 MULTIPART_THRESHOLD = 64 * 2**20
 """Smart Editing files at least this big go up in parts (the official SDK's threshold)."""
 MULTIPART_ATTEMPTS = 4
+ONCE_ATTEMPTS = 5
+ONCE_RETRY = RetryPolicy(attempts=ONCE_ATTEMPTS, base_delay=0.5, max_delay=10.0)
 ABORT_TIMEOUT_S = 15.0
 EXPORT_SUBDIR = "exports"
 HDR_SUFFIX = "_hdr"  # (case-folded) an HDR merge output is named STEM_HDR.dng
@@ -151,6 +156,8 @@ class _Runner:
         self.log = log
         self._sink = sink
         self.concurrency = concurrency
+        stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        self.run_name = f"imagen-bridge {stamp} {secrets.token_hex(3)}"
         self._retry = retry
 
     def emit(self, event: RunEvent) -> None:
@@ -256,8 +263,69 @@ class _ProjectRun:
             self.phase("failed", str(exc))
 
     async def create(self) -> None:
+        """Create the project under a unique name, so a failed try can be looked up, not redone."""
+        name = f"{self.runner.run_name} #{self.state.project.index}"
         create = self.client.i2i_create_project if self.smart else self.client.create_project
-        self.state.uuid = await create()
+
+        async def call() -> None:
+            self.state.uuid = await create(name)
+
+        async def created() -> bool:
+            self.state.uuid = await self._find_project(name)
+            return self.state.uuid is not None
+
+        await self._send_once("creating the project", call, created)
+
+    async def _find_project(self, name: str) -> str | None:
+        if not self.smart:
+            try:
+                return await self.client.project_uuid(name)
+            except ImagenError as exc:
+                if exc.status in (400, 404):
+                    return None
+                raise
+        page = await self.client.i2i_list_projects(size=20)
+        return next((p.project_uuid for p in page.projects if p.name == name), None)
+
+    async def _send_once(
+        self,
+        what: str,
+        call: Callable[[], Awaitable[None]],
+        took_effect: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
+        """Send a call Imagen must not act on twice (create, start edit or export).
+
+        The client does not repeat these after a failure that may have reached
+        Imagen. Here, before sending again, ``took_effect`` asks Imagen whether
+        the failed try worked; a 409 Conflict on a repeat means it did.
+        """
+        for attempt in range(1, ONCE_ATTEMPTS + 1):
+            try:
+                await call()
+                return
+            except ImagenError as exc:
+                if attempt > 1 and exc.status == 409:
+                    return
+                if not exc.retryable or attempt == ONCE_ATTEMPTS:
+                    raise
+                delay = ONCE_RETRY.delay(attempt)
+                self.log.warning(
+                    "%s failed (attempt %d of %d: %s); checking Imagen and trying again in %.1f s",
+                    what, attempt, ONCE_ATTEMPTS, exc.message, delay,
+                )  # fmt: skip
+                await asyncio.sleep(delay)
+                if took_effect is not None and await took_effect():
+                    return
+
+    async def _has_status(self, fetch: Callable[[], Awaitable[Status]]) -> bool:
+        """Whether a job exists: Imagen answers its status call with 400 before it starts."""
+        try:
+            await fetch()
+        except ImagenError as exc:
+            if exc.status in (400, 404):
+                return False
+            raise
+        return True
 
     # ---- upload ---------------------------------------------------------------------------
     async def upload(self) -> None:
@@ -328,7 +396,7 @@ class _ProjectRun:
         part_size, part_count = plan_parts(photo.size, preferred=max(preferred, MIN_PART_SIZE))
         async with self._multipart_gate:
             for attempt in range(1, MULTIPART_ATTEMPTS + 1):
-                upload = await self.client.i2i_multipart_create(self.uuid, photo.name, part_count)
+                upload = await self._multipart_create(photo, part_count)
                 try:
                     await self.transfer.put_multipart(
                         photo.path, upload.part_urls(), part_size, name=photo.name
@@ -350,6 +418,18 @@ class _ProjectRun:
                     await self._abort(upload)
                     raise
 
+    async def _multipart_create(self, photo: Photo, part_count: int) -> MultipartUpload:
+        created: list[MultipartUpload] = []
+
+        async def call() -> None:
+            created.append(
+                await self.client.i2i_multipart_create(self.uuid, photo.name, part_count)
+            )
+
+        # a failed try that did reach Imagen leaves an empty upload behind: harmless
+        await self._send_once(f"starting the upload of {photo.name}", call)
+        return created[-1]
+
     async def _abort(self, upload: MultipartUpload) -> None:
         """Free the stored parts; runs even while the task is being cancelled."""
         with contextlib.suppress(Exception):
@@ -359,15 +439,23 @@ class _ProjectRun:
     # ---- edit -----------------------------------------------------------------------------
     async def start_edit(self) -> None:
         request = self.request
+        uuid = self.uuid
         if request.i2i is not None:
-            await self.client.i2i_edit(self.uuid, request.i2i)
+            i2i = request.i2i
+            # an I2I project reads Pending before and after the start: a repeat's 409 tells
+            await self._send_once("starting Smart Editing", lambda: self.client.i2i_edit(uuid, i2i))
             return
-        assert request.profile_key is not None
-        await self.client.start_edit(
-            self.uuid,
-            request.profile_key,
-            photography_type=request.photography_type,
-            options=request.options,
+        profile_key = request.profile_key
+        assert profile_key is not None
+        await self._send_once(
+            "starting the edit",
+            lambda: self.client.start_edit(
+                uuid,
+                profile_key,
+                photography_type=request.photography_type,
+                options=request.options,
+            ),
+            lambda: self._has_status(lambda: self.client.edit_status(uuid)),
         )
 
     async def wait(self, step: Literal["edit", "export"]) -> Status:
@@ -421,7 +509,11 @@ class _ProjectRun:
         if not edited:
             return
         self.phase("export")
-        await self.client.start_export(uuid)
+        await self._send_once(
+            "starting the export",
+            lambda: self.client.start_export(uuid),
+            lambda: self._has_status(lambda: self.client.export_status(uuid)),
+        )
         status = await self.wait("export")
         if status.is_failed:
             for photo in edited:

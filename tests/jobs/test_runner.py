@@ -1,0 +1,217 @@
+"""The edit runner against the real emulator over loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from bridge.imagen import EditOptions, ImagenAuthError, ImagenClient
+from bridge.jobs.events import (
+    FileBytes,
+    PhotoFinished,
+    PhotoStatus,
+    ProjectPhase,
+    RunEvent,
+)
+from bridge.jobs.plan import plan_edit
+from bridge.jobs.runner import EditRequest, run_edit
+from bridge.xmp.packet import parse_xmp
+from tests.jobs.helpers import edit, files_under, make_photos
+
+QUICK = {"processing_s": 0.2}
+
+
+async def test_classic_edit_downloads_one_output_per_photo(emulator_factory, tmp_path: Path):
+    emulator = await emulator_factory(faults=_faults(**QUICK))
+    photos = make_photos(tmp_path / "shoot", ["IMG_1.CR2", "IMG_2.nef", "Müller 婚礼 🎉.ARW"])
+    photos += make_photos(tmp_path / "shoot", ["scan.dng"])
+    events: list[RunEvent] = []
+    out = tmp_path / "out"
+
+    result = await edit(emulator, photos, out, on_event=events.append)
+
+    assert result.ok and result.projects == 1
+    assert sorted(files_under(out)) == [
+        "IMG_1.xmp",
+        "IMG_2.xmp",
+        "Müller 婚礼 🎉.xmp",
+        "scan.dng",
+    ]
+    by_name = {r.photo.name: r for r in result.photos}
+    assert by_name["IMG_1.CR2"].outputs == (out / "IMG_1.xmp",)
+    assert by_name["scan.dng"].outputs == (out / "scan.dng",)
+    packet = parse_xmp((out / "IMG_1.xmp").read_bytes())
+    assert packet is not None
+    assert b"http://ns.adobe.com/camera-raw-settings/1.0/" in (out / "IMG_1.xmp").read_bytes()
+    assert (out / "scan.dng").read_bytes()[:4] in (b"II*\x00", b"MM\x00*")
+
+    phases = [e.phase for e in events if isinstance(e, ProjectPhase)]
+    assert phases == ["create", "upload", "edit", "download", "done"]
+    uploads = {e.name: e for e in events if isinstance(e, FileBytes) and e.direction == "upload"}
+    assert {name: (e.done, e.total) for name, e in uploads.items()} == {
+        p.name: (p.stat().st_size, p.stat().st_size) for p in photos
+    }
+    finished = [e.result.photo.path for e in events if isinstance(e, PhotoFinished)]
+    assert sorted(finished) == sorted(photos)
+
+
+async def test_same_names_from_two_folders_land_in_two_projects(emulator_factory, tmp_path: Path):
+    emulator = await emulator_factory(faults=_faults(**QUICK))
+    first = make_photos(tmp_path / "day1", ["IMG_1.CR2", "IMG_2.CR2"])
+    second = make_photos(tmp_path / "day2", ["IMG_1.CR2"])
+    out = tmp_path / "out"
+
+    result = await edit(emulator, [*first, *second], out)
+
+    assert result.ok and result.projects == 2
+    assert sorted(files_under(out)) == [
+        "project-1/IMG_1.xmp",
+        "project-1/IMG_2.xmp",
+        "project-2/IMG_1.xmp",
+    ]
+    by_path = {r.photo.path: r for r in result.photos}
+    assert by_path[first[0]].outputs == (out / "project-1" / "IMG_1.xmp",)
+    assert by_path[second[0]].outputs == (out / "project-2" / "IMG_1.xmp",)
+    # each output belongs to its own photo: the same photo edited alone gives the same sidecar
+    alone = await edit(emulator, [second[0]], tmp_path / "alone")
+    assert alone.photos[0].outputs[0].read_bytes() == by_path[second[0]].outputs[0].read_bytes()
+    assert (out / "project-1" / "IMG_1.xmp").read_bytes() != (
+        out / "project-2" / "IMG_1.xmp"
+    ).read_bytes()
+
+
+async def test_failed_files_are_reported_per_photo(emulator_factory, tmp_path: Path):
+    emulator = await emulator_factory(faults=_faults(fail_files=frozenset({"IMG_2.CR2"}), **QUICK))
+    photos = make_photos(tmp_path, ["IMG_1.CR2", "IMG_2.CR2", "IMG_3.CR2"])
+
+    result = await edit(emulator, photos, tmp_path / "out")
+
+    assert not result.ok
+    statuses = {r.photo.name: (r.status, r.error) for r in result.photos}
+    assert statuses["IMG_1.CR2"] == (PhotoStatus.EDITED, None)
+    assert statuses["IMG_3.CR2"][0] is PhotoStatus.EDITED
+    status, error = statuses["IMG_2.CR2"]
+    assert status is PhotoStatus.FAILED
+    assert error is not None and "no output" in error and "IMG_2.CR2" in error
+    assert sorted(files_under(tmp_path / "out")) == ["IMG_1.xmp", "IMG_3.xmp"]
+
+
+async def test_a_project_where_every_file_failed(emulator_factory, tmp_path: Path):
+    names = ["a.CR2", "b.CR2"]
+    emulator = await emulator_factory(faults=_faults(fail_files=frozenset(names), **QUICK))
+    result = await edit(emulator, make_photos(tmp_path, names), tmp_path / "out")
+    assert [r.status for r in result.photos] == [PhotoStatus.FAILED] * 2
+    assert all("reported the edit as failed" in (r.error or "") for r in result.photos)
+    assert not (tmp_path / "out").exists()
+
+
+async def test_jpeg_profile_and_export(emulator_factory, tmp_path: Path):
+    emulator = await emulator_factory(faults=_faults(**QUICK))
+    photos = make_photos(tmp_path / "in", ["a.jpg", "b.JPEG"])
+    out = tmp_path / "out"
+
+    result = await edit(emulator, photos, out, profile_key=5702, export=True)
+
+    assert result.ok
+    assert sorted(files_under(out)) == ["a.jpg", "b.JPEG", "exports/a.jpg", "exports/b.JPEG"]
+    for r in result.photos:
+        assert r.outputs[0].read_bytes()[:2] == b"\xff\xd8"
+        assert b"camera-raw-settings" in r.outputs[0].read_bytes()
+        assert r.exports[0].parent == out / "exports"
+
+
+async def test_hdr_brackets_share_their_merged_output(emulator_factory, tmp_path: Path):
+    emulator = await emulator_factory(faults=_faults(**QUICK), hdr_bracket_size=3)
+    photos = make_photos(tmp_path / "brackets", [f"IMG_{n}.CR2" for n in range(1, 7)])
+    out = tmp_path / "out"
+
+    result = await edit(
+        emulator, photos, out, options=EditOptions(hdr_merge=True), keep_folders_together=True
+    )
+
+    assert result.ok
+    assert sorted(files_under(out)) == ["IMG_1_HDR.dng", "IMG_4_HDR.dng"]
+    outputs = {r.photo.name: [p.name for p in r.outputs] for r in result.photos}
+    assert outputs == {
+        **{f"IMG_{n}.CR2": ["IMG_1_HDR.dng"] for n in (1, 2, 3)},
+        **{f"IMG_{n}.CR2": ["IMG_4_HDR.dng"] for n in (4, 5, 6)},
+    }
+
+
+async def test_wrong_key_stops_the_run_with_an_auth_error(emulator_factory, tmp_path: Path):
+    emulator = await emulator_factory(api_key="right-key", faults=_faults(**QUICK))
+    photos = make_photos(tmp_path, ["a.CR2"])
+    with pytest.raises(ImagenAuthError):
+        await edit(emulator, photos, tmp_path / "out", api_key="wrong-key")
+
+
+async def test_forty_files_under_faults_all_arrive_intact(
+    emulator_factory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """10% 503s, 5% dropped connections, 2 s links, latency: same bytes as a clean run."""
+    names = [f"DSC_{n:04d}.NEF" for n in range(40)]
+    photos = make_photos(tmp_path / "shoot", names, size=120_000)
+    clean = await emulator_factory(faults=_faults(**QUICK))
+    reference = await edit(clean, photos, tmp_path / "reference")
+    assert reference.ok
+
+    faulty = await emulator_factory(
+        faults=_faults(
+            seed=7,
+            rate_503=0.10,
+            drop_upload_rate=0.05,
+            drop_download_rate=0.05,
+            link_lifetime_s=2.0,
+            latency_ms=30,
+            processing_s=0.5,
+        )
+    )
+    logger = logging.getLogger("bridge.test.faults")
+    with caplog.at_level(logging.WARNING):
+        result = await edit(faulty, photos, tmp_path / "out", logger=logger)
+
+    assert result.ok, [r.error for r in result.photos if r.error]
+    assert files_under(tmp_path / "out") == files_under(tmp_path / "reference")
+    retries = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("503" in m or "Service temporarily unavailable" in m for m in retries), retries
+    assert any("retrying" in m or "fresh link" in m for m in retries)
+
+
+async def test_cancelling_leaves_no_partial_files(emulator_factory, tmp_path: Path):
+    """Cancel as the first output starts downloading: no temp or half files remain."""
+    emulator = await emulator_factory(faults=_faults(latency_ms=50, **QUICK))
+    photos = make_photos(tmp_path / "in", [f"IMG_{n}.CR2" for n in range(6)])
+    out = tmp_path / "out"
+    plan = plan_edit(photos)
+    task: asyncio.Task[object] | None = None
+    seen: list[FileBytes] = []
+
+    def on_event(event: RunEvent) -> None:
+        if isinstance(event, FileBytes) and event.direction == "download" and task is not None:
+            seen.append(event)
+            task.cancel()
+
+    async with ImagenClient(emulator.base_url, "k") as client:
+        task = asyncio.ensure_future(
+            run_edit(
+                client, EditRequest(plan=plan, out_dir=out, profile_key=5700), on_event=on_event
+            )
+        )
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert seen, "the run was cancelled while downloading"
+    left = files_under(out)
+    assert not [name for name in left if Path(name).name.startswith(".")]
+    await edit(emulator, photos, tmp_path / "reference")
+    expected = files_under(tmp_path / "reference")
+    for name, data in left.items():  # whatever got published is complete
+        assert expected[name] == data
+
+
+def _faults(**fields: object):
+    from bridge.emulator.faults import FaultConfig
+
+    return FaultConfig(**fields)  # type: ignore[arg-type]
