@@ -72,25 +72,30 @@ def _own_indent(node: etree._Element) -> str | None:
     return "\n" + _last_line(before)
 
 
-def tidy_appended(parent: etree._Element, node: etree._Element) -> None:
-    """Give ``node`` (just appended as the last child of ``parent``) matching indentation."""
+def tidy_placed(parent: etree._Element, node: etree._Element) -> None:
+    """Give ``node`` (just placed among ``parent``'s children) matching indentation."""
     previous = node.getprevious()
-    if previous is not None:
+    if node.getnext() is not None:
+        child_indent = previous.tail if previous is not None else parent.text
+        closing = parent[-1].tail
+        if not (_blank(child_indent) and _blank(closing)):
+            return  # a compact packet: add no whitespace
+        assert child_indent is not None and closing is not None
+    elif previous is not None:
         child_indent = parent.text
         closing = previous.tail
         if not (_blank(child_indent) and _blank(closing)):
-            return  # a compact packet: add no whitespace
+            return
         assert child_indent is not None and closing is not None
         previous.tail = child_indent
     else:
         own = _own_indent(parent)
         if own is None:
             return
-        unit = "\t" if "\t" in own else " "
         closing = own
-        child_indent = own + unit
+        child_indent = own + ("\t" if "\t" in own else " ")
         parent.text = child_indent
-    node.tail = closing
+    node.tail = child_indent if node.getnext() is not None else closing
     outer = _last_line(closing)
     inner = _last_line(child_indent)
     unit = inner[len(outer) :] if inner.startswith(outer) and len(inner) > len(outer) else " "
@@ -143,5 +148,5 @@ def new_description(rdf: etree._Element, about: str, uris: list[str]) -> etree._
         nsmap[prefix] = uri
     description = etree.SubElement(rdf, RDF_DESCRIPTION, nsmap=nsmap)
     description.set(RDF_ABOUT, about)
-    tidy_appended(rdf, description)
+    tidy_placed(rdf, description)
     return description

@@ -31,7 +31,7 @@ from bridge.xmp.layout import (
     new_description,
     prefix_in_scope,
     remove_element,
-    tidy_appended,
+    tidy_placed,
 )
 from bridge.xmp.namespaces import CRS, RDF, XMP, attributes, namespace_of
 from bridge.xmp.packet import XmpPacket
@@ -72,9 +72,18 @@ def merge_crs(existing: XmpPacket | None, incoming: XmpPacket, *, now: datetime)
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("merge_crs needs a timezone-aware `now` (XMP dates carry an offset)")
     result = existing.copy() if existing is not None else _fresh_packet()
-    held_crs = _strip_crs(result)
-    target = _description_for(result, CRS, preferred=held_crs)
-    _insert_crs(target, incoming)
+    slots = _strip_crs(result)
+    # If a new Description is needed for crs and xmp is declared nowhere, declare both there
+    # so the dates do not need a third one.
+    xmp_missing = not any(prefix_in_scope(d, XMP) for d in result.descriptions())
+    target = _description_for(
+        result,
+        CRS,
+        preferred=[slot.description for slot in slots],
+        declare_too=[XMP] if xmp_missing else [],
+    )
+    slot = next((slot for slot in slots if slot.description is target), None)
+    _insert_crs(target, incoming, slot)
     stamp = now.replace(microsecond=0).isoformat()
     for name in _DATE_PROPERTIES:
         _set_date(result, name, stamp)
@@ -135,40 +144,70 @@ def _fresh_packet() -> XmpPacket:
     return packet
 
 
-def _strip_crs(packet: XmpPacket) -> list[etree._Element]:
-    """Remove every top-level crs property; return the Descriptions that held any."""
-    held = []
+@dataclass
+class _Slot:
+    """Where a Description held its crs, so new crs goes back to the same place
+    (which also makes a repeated merge byte-identical)."""
+
+    description: etree._Element
+    attribute_index: int | None  # how many non-crs attributes preceded the first crs one
+    anchor: etree._Element | None  # the first kept node after the first crs child
+
+
+def _strip_crs(packet: XmpPacket) -> list[_Slot]:
+    """Remove every top-level crs property; return where each Description held them."""
+    slots = []
     for description in packet.descriptions():
         names = [name for name, _ in attributes(description) if namespace_of(name) == CRS]
         children = [c for c in elements(description) if namespace_of(str(c.tag)) == CRS]
+        if not (names or children):
+            continue
+        # every attribute before the first crs one is a kept, non-crs attribute
+        attribute_index = [n for n, _ in attributes(description)].index(names[0]) if names else None
+        anchor = None
+        if children:
+            anchor = next(
+                (n for n in children[0].itersiblings() if namespace_of(str(n.tag)) != CRS), None
+            )
         for name in names:
             del description.attrib[name]
         for child in children:
             remove_element(child)
-        if names or children:
-            held.append(description)
-    return held
+        slots.append(_Slot(description, attribute_index, anchor))
+    return slots
 
 
 def _description_for(
-    packet: XmpPacket, uri: str, preferred: list[etree._Element]
+    packet: XmpPacket,
+    uri: str,
+    preferred: list[etree._Element],
+    declare_too: list[str] | None = None,
 ) -> etree._Element:
     """Where properties of ``uri`` go: a preferred Description with the namespace in scope,
     else any Description with it in scope, else a new Description declaring it."""
     for description in [*preferred, *packet.descriptions()]:
         if prefix_in_scope(description, uri) is not None:
             return description
-    return new_description(packet.rdf, packet.about(), [uri])
+    return new_description(packet.rdf, packet.about(), [uri, *(declare_too or [])])
 
 
-def _insert_crs(target: etree._Element, incoming: XmpPacket) -> None:
+def _insert_crs(target: etree._Element, incoming: XmpPacket, slot: _Slot | None) -> None:
+    new_attributes: list[tuple[str, str]] = []
+    new_children: list[etree._Element] = []
     for description in incoming.descriptions():
-        for name, value in attributes(description):
-            if namespace_of(name) == CRS:
-                target.set(name, value)
-        for child in elements(description):
-            if namespace_of(str(child.tag)) == CRS:
-                tidy_appended(target, clone_into(target, child))
+        new_attributes += [(n, v) for n, v in attributes(description) if namespace_of(n) == CRS]
+        new_children += [c for c in elements(description) if namespace_of(str(c.tag)) == CRS]
+    current = attributes(target)
+    index = len(current) if slot is None or slot.attribute_index is None else slot.attribute_index
+    target.attrib.clear()
+    for name, value in [*current[:index], *new_attributes, *current[index:]]:
+        target.set(name, value)
+    anchor = slot.anchor if slot is not None else None
+    for child in new_children:
+        node = clone_into(target, child)
+        if anchor is not None:
+            anchor.addprevious(node)
+        tidy_placed(target, node)
 
 
 def _set_date(packet: XmpPacket, local: str, stamp: str) -> None:
@@ -194,7 +233,7 @@ def _set_date(packet: XmpPacket, local: str, stamp: str) -> None:
     else:
         element = etree.SubElement(target, name)
         element.text = stamp
-        tidy_appended(target, element)
+        tidy_placed(target, element)
 
 
 def _has_namespace(description: etree._Element, uri: str) -> bool:
