@@ -73,6 +73,14 @@ def _echo_json(data: object) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
+def _line(out: Console, text: str, style: str = "") -> None:
+    """One line of results: styled on a terminal; verbatim (tabs kept) for pipes and logs."""
+    if out.is_terminal:
+        out.print(Text(text, style=style), highlight=False)
+    else:
+        typer.echo(text)
+
+
 def _now() -> datetime:
     return datetime.now().astimezone()
 
@@ -209,7 +217,7 @@ def _print_report(out: Console, plan: MergePlan, report: MergeReport) -> None:
             line = f"{verb}{item.status.value}\t{shown(item.source)}"
             line += f" -> {sidecar}" if sidecar else ""
             detail = _detail(item)
-            out.print(line + (f"\t{detail}" if detail else ""), markup=False, highlight=False)
+            _line(out, line + (f"\t{detail}" if detail else ""))
     counts = ", ".join(
         f"{report.count(status)} {verb}{status.value}"
         for status in ItemStatus
@@ -217,23 +225,18 @@ def _print_report(out: Console, plan: MergePlan, report: MergeReport) -> None:
     )
     if large:
         counts += " (only problems listed; --json lists every file)"
-    out.print(counts or "nothing to merge", markup=False, highlight=False)
+    _line(out, counts or "nothing to merge")
     if report.dry_run:
-        out.print("Dry run: nothing was written.", markup=False, highlight=False)
+        _line(out, "Dry run: nothing was written.")
     elif report.merge_id:
-        out.print(
-            f"Merge id: {report.merge_id}. To undo it: imagen-bridge undo {report.merge_id}",
-            markup=False,
-            highlight=False,
-        )
-        out.print(
+        _line(out, f"Merge id: {report.merge_id}. To undo it: imagen-bridge undo {report.merge_id}")
+        _line(
+            out,
             "In Lightroom Classic, select the photos and use Metadata > Read Metadata from "
             "Files to load the new settings.",
-            markup=False,
-            highlight=False,
         )
     else:
-        out.print("Nothing was written; nothing to undo.", markup=False, highlight=False)
+        _line(out, "Nothing was written; nothing to undo.")
 
 
 def _report_json(plan: MergePlan, report: MergeReport) -> dict[str, Any]:
@@ -318,7 +321,7 @@ def _print_merges(out: Console, merges: list[MergeSummary], *, as_json: bool) ->
         )
         return
     if not merges:
-        out.print("No merges recorded yet.", markup=False, highlight=False)
+        _line(out, "No merges recorded yet.")
         return
     table = Table("merge id", "time", "folder", "created", "updated", "state")
     for m in merges:
@@ -327,7 +330,7 @@ def _print_merges(out: Console, merges: list[MergeSummary], *, as_json: bool) ->
         if out.is_terminal:
             table.add_row(*(Text(cell) for cell in cells))
         else:
-            out.print("\t".join(cells), markup=False, highlight=False)
+            _line(out, "\t".join(cells))
     if out.is_terminal:
         out.print(table)
 
@@ -352,14 +355,12 @@ def _print_undo(out: Console, report: UndoReport, *, as_json: bool) -> None:
     for item in report.items:
         line = f"{item.outcome.value}\t{shown(item.sidecar)}"
         style = "red" if item.outcome in (UndoOutcome.REFUSED, UndoOutcome.FAILED) else ""
-        text = Text(line + (f"\t{shown(item.reason)}" if item.reason else ""), style=style)
-        out.print(text, highlight=False)
+        _line(out, line + (f"\t{shown(item.reason)}" if item.reason else ""), style)
     if report.complete:
-        out.print(f"Merge {report.merge_id} is undone.", markup=False, highlight=False)
+        _line(out, f"Merge {report.merge_id} is undone.")
     else:
-        out.print(
+        _line(
+            out,
             f"Merge {report.merge_id} is only partly undone (see above); run the same undo "
             "again once those files are sorted out.",
-            markup=False,
-            highlight=False,
         )
