@@ -14,6 +14,11 @@ from bridge.emulator.app import RunningEmulator
 API_KEY = "test-key"
 
 
+def http(**kwargs: Any) -> httpx.AsyncClient:
+    """A plain client; loopback HTTP only, so skip loading the CA bundle (slow, unused)."""
+    return httpx.AsyncClient(verify=False, timeout=30, **kwargs)
+
+
 def unwrap(body: Any) -> Any:
     """Imagen's envelope rule: a body whose only key is ``data`` stands for its value."""
     if isinstance(body, dict) and set(body) == {"data"}:
@@ -22,7 +27,7 @@ def unwrap(body: Any) -> Any:
 
 
 def api(emulator: RunningEmulator, key: str = API_KEY) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=emulator.base_url, headers={"x-api-key": key}, timeout=30)
+    return http(base_url=emulator.base_url, headers={"x-api-key": key})
 
 
 def jpeg_bytes(seed: int = 0, size: tuple[int, int] = (32, 24)) -> bytes:
@@ -36,13 +41,13 @@ def jpeg_bytes(seed: int = 0, size: tuple[int, int] = (32, 24)) -> bytes:
 
 
 async def put(url: str, data: bytes) -> None:
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with http() as client:
         response = await client.put(url, content=data, headers={"Content-Type": ""})
         response.raise_for_status()
 
 
 async def get_bytes(url: str) -> bytes:
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with http() as client:
         response = await client.get(url)
         response.raise_for_status()
         return response.content

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
+from operator import mul
 
 Pixel = tuple[int, int, int]
 
@@ -111,14 +112,13 @@ class _BitWriter:
 
 
 def _fdct(block: Sequence[float]) -> list[float]:
-    rows = [
-        [sum(_DCT[u][x] * block[y * 8 + x] for x in range(8)) for u in range(8)] for y in range(8)
-    ]
+    """Separable 2-D DCT-II of one 8x8 block (row-major in, row-major out)."""
+    rows = [block[y * 8 : y * 8 + 8] for y in range(8)]
+    transformed = [[sum(map(mul, basis, row)) for basis in _DCT] for row in rows]
     out = [0.0] * 64
-    for v in range(8):
-        coefficients = _DCT[v]
-        for u in range(8):
-            out[v * 8 + u] = sum(coefficients[y] * rows[y][u] for y in range(8))
+    for u, column in enumerate(zip(*transformed, strict=True)):
+        for v, basis in enumerate(_DCT):
+            out[v * 8 + u] = sum(map(mul, basis, column))
     return out
 
 
