@@ -60,7 +60,7 @@ from bridge.transfer import (
 
 MULTIPART_THRESHOLD = 64 * 2**20
 """Smart Editing files at least this big go up in parts (the official SDK's threshold)."""
-MULTIPART_ATTEMPTS = 4
+MULTIPART_ATTEMPTS = 8
 ONCE_ATTEMPTS = 5
 ONCE_RETRY = RetryPolicy(attempts=ONCE_ATTEMPTS, base_delay=0.5, max_delay=10.0)
 ABORT_TIMEOUT_S = 15.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.imagen import EditOptions, ImagenAuthError, ImagenClient
+from bridge.imagen import EditOptions, I2IEditOptions, ImagenAuthError, ImagenClient
 from bridge.jobs.events import (
     FileBytes,
     PhotoFinished,
@@ -19,7 +19,7 @@ from bridge.jobs.events import (
 from bridge.jobs.plan import plan_edit
 from bridge.jobs.runner import EditRequest, run_edit
 from bridge.xmp.packet import parse_xmp
-from tests.jobs.helpers import edit, files_under, make_photos
+from tests.jobs.helpers import edit, files_under, jpeg_bytes, make_photos
 
 QUICK = {"processing_s": 0.2}
 
@@ -215,3 +215,76 @@ def _faults(**fields: object):
     from bridge.emulator.faults import FaultConfig
 
     return FaultConfig(**fields)  # type: ignore[arg-type]
+
+
+async def test_smart_editing_returns_a_jpeg_per_photo(emulator_factory, tmp_path: Path):
+    emulator = await emulator_factory(faults=_faults(**QUICK))
+    photos = make_photos(tmp_path / "in", ["a.jpg", "b.jpg", "Café 1.jpeg"])
+    out = tmp_path / "out"
+
+    result = await edit(emulator, photos, out, i2i=I2IEditOptions(sky_replacement=True))
+
+    assert result.ok
+    assert sorted(files_under(out)) == ["Café 1.jpeg", "a.jpg", "b.jpg"]
+    assert all(r.outputs[0].read_bytes()[:2] == b"\xff\xd8" for r in result.photos)
+
+
+def big_sparse_jpeg(path: Path, size: int, seed: str) -> Path:
+    """A ``size``-byte file made in milliseconds: a distinct head, then a hole read as zeros."""
+    with path.open("wb") as handle:
+        handle.write(jpeg_bytes(seed, 4096)[:-2])
+        handle.truncate(size)
+    return path
+
+
+@pytest.mark.slow
+async def test_smart_editing_two_600_mb_files_under_faults(
+    emulator_factory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """Multipart uploads of 2 x 600 MB survive 503s, drops and 2 s links; outputs match."""
+    size = 600 * 10**6
+    photos = [big_sparse_jpeg(tmp_path / f"pano {n}.jpg", size, f"pano {n}") for n in (1, 2)]
+    faulty = await emulator_factory(
+        faults=_faults(
+            seed=3,
+            rate_503=0.10,
+            drop_upload_rate=0.05,
+            drop_download_rate=0.05,
+            link_lifetime_s=2.0,
+            latency_ms=20,
+            processing_s=0.5,
+        )
+    )
+    with caplog.at_level(logging.WARNING):
+        result = await edit(
+            faulty, photos, tmp_path / "out", i2i=I2IEditOptions(), logger=logging.getLogger("t")
+        )
+    assert result.ok, [r.error for r in result.photos]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings, "the faults caused retries, and each was logged"
+
+    clean = await emulator_factory(faults=_faults(**QUICK))
+    await edit(clean, photos, tmp_path / "reference", i2i=I2IEditOptions())
+    assert files_under(tmp_path / "out") == files_under(tmp_path / "reference")
+
+
+async def test_cancelling_a_multipart_upload_aborts_it(emulator_factory, tmp_path: Path):
+    """Cancelled mid-upload: the multipart upload is aborted and no output folder appears."""
+    storage = tmp_path / "storage"
+    emulator = await emulator_factory(storage_dir=storage, faults=_faults(latency_ms=20, **QUICK))
+    photos = [big_sparse_jpeg(tmp_path / f"big{n}.jpg", 70 * 2**20, str(n)) for n in (1, 2)]
+    plan = plan_edit(photos)
+    task: asyncio.Task[object] | None = None
+
+    def on_event(event: RunEvent) -> None:
+        if isinstance(event, FileBytes) and event.done > 20 * 2**20 and task is not None:
+            task.cancel()
+
+    async with ImagenClient(emulator.base_url, "k") as client:
+        request = EditRequest(plan=plan, out_dir=tmp_path / "out", i2i=I2IEditOptions())
+        task = asyncio.ensure_future(run_edit(client, request, on_event=on_event))
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert not (tmp_path / "out").exists()
+    # the store keeps open multipart uploads' parts in storage/multipart/<upload id>/
+    assert list((storage / "multipart").iterdir()) == []
