@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from bridge import __version__
+from bridge.commands.demo import demo_command
 from bridge.commands.edit import edit_command
 from bridge.commands.merge import merge_command, undo_command
 from bridge.commands.profiles import profiles_command
@@ -35,6 +36,7 @@ def _root(
 
 app.command("profiles")(profiles_command)
 app.command("edit")(edit_command)
+app.command("demo")(demo_command)
 app.command("merge")(merge_command)
 app.command("undo")(undo_command)
 
