@@ -1,0 +1,208 @@
+"""``imagen-bridge profiles`` and ``edit``: exit codes, messages, JSON, the emulator notice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bridge.cli import app
+from bridge.settings import EMULATOR_NOTICE
+from tests.jobs.helpers import files_under, make_photos
+
+QUICK_ENV = {"IMAGEN_EMULATOR_FAULT_PROCESSING_S": "0.2"}
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(app, list(args), env={**QUICK_ENV, **(env or {})})
+
+
+def test_profiles_table_and_json() -> None:
+    table = invoke("profiles")
+    assert table.exit_code == 0, table.stderr
+    assert "CLEAN & CRISP" in table.stdout and "5700" in table.stdout
+    assert EMULATOR_NOTICE in " ".join(table.stderr.split())
+
+    as_json = invoke("profiles", "--json")
+    assert as_json.exit_code == 0
+    rows = json.loads(as_json.stdout)
+    assert {"profile_key": 5700, "image_type": "RAW"}.items() <= rows[0].items()
+
+
+def test_edit_json_summary(tmp_path: Path) -> None:
+    photos = make_photos(tmp_path / "shoot", ["IMG_1.CR2", "Café 2.NEF"])
+    out = tmp_path / "out"
+    done = invoke("edit", *map(str, photos), "--profile", "5700", "--out", str(out), "--json")
+    assert done.exit_code == 0, done.stderr
+    assert EMULATOR_NOTICE in " ".join(done.stderr.split())
+    summary = json.loads(done.stdout)
+    assert summary["ok"] is True and summary["edited"] == 2 and summary["failed"] == 0
+    assert summary["out_dir"] == str(out)
+    assert [(p["path"], p["status"]) for p in summary["photos"]] == [
+        (str(photos[0]), "edited"),
+        (str(photos[1]), "edited"),
+    ]
+    assert summary["photos"][1]["outputs"] == [str(out / "Café 2.xmp")]
+    assert sorted(files_under(out)) == ["Café 2.xmp", "IMG_1.xmp"]
+
+
+def test_profile_by_exact_name_follows_the_photos_kind(tmp_path: Path) -> None:
+    """Two profiles are called CLEAN & CRISP (RAW 5700, JPG 5702): the photos decide."""
+    jpegs = make_photos(tmp_path / "jpg", ["a.jpg"])
+    done = invoke("edit", str(jpegs[0]), "--profile", "clean & crisp", "--out", str(tmp_path / "o"))
+    assert done.exit_code == 0, done.stderr
+    assert (tmp_path / "o" / "a.jpg").read_bytes()[:2] == b"\xff\xd8"
+
+
+def test_default_output_folder_is_new_and_timestamped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    photos = make_photos(tmp_path / "shoot", ["IMG_1.CR2"])
+    for _ in range(2):
+        assert invoke("edit", str(photos[0]), "-p", "5700").exit_code == 0
+    runs = sorted((tmp_path / "imagen-output").iterdir())
+    assert len(runs) == 2
+    assert all((run / "IMG_1.xmp").is_file() for run in runs)
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        (["x.HEIC"], ["-p", "5700"], "unsupported file type '.HEIC'"),
+        ([], ["missing.CR2", "-p", "5700"], "missing.CR2: no such file or folder"),
+        (["a.CR2", "b.jpg"], ["-p", "5700"], "b.jpg: JPEG file, but the profile 'CLEAN & CRISP'"),
+        (["a.CR2"], ["-p", "99999"], "No profile with key 99999"),
+        (["a.CR2"], [], "--profile is required"),
+        (["a.CR2"], ["-p", "5700", "--crop", "--portrait-crop"], "at most one of crop"),
+        (["a.jpg"], ["--smart", "--crop"], "--crop cannot be used with --smart"),
+        (["a.CR2"], ["--smart"], "a.CR2: RAW file, but the Smart Editing"),
+        (["a.CR2"], ["-p", "5700", "--type", "weddings"], "Unknown photography type"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_clear_message(
+    tmp_path: Path, setup: list[str], args: list[str], message: str
+) -> None:
+    photos = make_photos(tmp_path, setup)
+    paths = [str(p) for p in photos] or [str(tmp_path / a) for a in args[:1]]
+    rest = args if photos else args[1:]
+    done = invoke("edit", *paths, *rest, "--out", str(tmp_path / "out"))
+    assert done.exit_code == 2, (done.stdout, done.stderr)
+    assert message in " ".join(done.stderr.split())
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_non_empty_output_folder_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    photos = make_photos(tmp_path / "in", ["a.CR2"])
+    done = invoke("edit", str(photos[0]), "-p", "5700", "--out", str(out))
+    assert done.exit_code == 2
+    assert "already holds files" in done.stderr
+    assert files_under(out) == {"keep.txt": b"mine"}
+
+
+def test_failed_photos_exit_1_and_are_named(tmp_path: Path) -> None:
+    photos = make_photos(tmp_path, ["a.CR2", "b.CR2"])
+    env = {"IMAGEN_EMULATOR_FAULT_FAIL_FILES": "b.CR2"}
+    done = invoke(
+        "edit", *map(str, photos), "-p", "5700", "--out", str(tmp_path / "o"), "--json", env=env
+    )
+    assert done.exit_code == 1
+    summary = json.loads(done.stdout)
+    status = {Path(p["path"]).name: (p["status"], p["error"]) for p in summary["photos"]}
+    assert status["a.CR2"] == ("edited", None)
+    assert status["b.CR2"][0] == "failed" and "b.CR2" in status["b.CR2"][1]
+    human = invoke("edit", *map(str, photos), "-p", "5700", "--out", str(tmp_path / "h"), env=env)
+    assert human.exit_code == 1
+    assert "Edited 1 of 2 photos." in human.stdout
+    assert f"failed: {photos[1]}" in human.stdout
+
+
+def test_wrong_api_key_exits_2_naming_its_source_not_the_key(
+    tmp_path: Path, threaded_emulator
+) -> None:
+    emulator = threaded_emulator(api_key="the-right-key")
+    photos = make_photos(tmp_path, ["a.CR2"])
+    secret = "wrong-key-4f9a1c"
+    env = {"IMAGEN_API_KEY": secret, "IMAGEN_BRIDGE_BASE_URL": emulator.base_url}
+    for args in (
+        ["profiles"],
+        ["edit", str(photos[0]), "-p", "5700", "--out", str(tmp_path / "o")],
+    ):
+        done = invoke(*args, env=env)
+        assert done.exit_code == 2, done.stderr
+        said = " ".join(done.stderr.split())
+        assert "IMAGEN_API_KEY environment variable" in said
+        assert secret not in done.stdout + done.stderr
+        assert EMULATOR_NOTICE not in said
+
+
+def test_the_real_service_path_uses_the_configured_key(tmp_path: Path, threaded_emulator) -> None:
+    emulator = threaded_emulator(api_key="the-right-key", faults=_quick())
+    photos = make_photos(tmp_path, ["a.CR2"])
+    env = {"IMAGEN_API_KEY": "the-right-key", "IMAGEN_BRIDGE_BASE_URL": emulator.base_url}
+    done = invoke("edit", str(photos[0]), "-p", "5700", "--out", str(tmp_path / "o"), env=env)
+    assert done.exit_code == 0, done.stderr
+    assert EMULATOR_NOTICE not in " ".join(done.stderr.split())
+    assert "the-right-key" not in done.stdout + done.stderr
+
+
+def test_ctrl_c_exits_130_and_leaves_no_partial_files(tmp_path: Path) -> None:
+    photos = make_photos(tmp_path / "in", [f"IMG_{n}.CR2" for n in range(8)], size=400_000)
+    out = tmp_path / "out"
+    env = {
+        **os.environ,
+        "IMAGEN_EMULATOR_FAULT_PROCESSING_S": "0.3",
+        "IMAGEN_EMULATOR_FAULT_LATENCY_MS": "150",
+    }
+    command = [str(Path(sys.executable).parent / "imagen-bridge"), "edit", *map(str, photos)]
+    process = subprocess.Popen(
+        [*command, "-p", "5700", "--out", str(out)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert process.stderr is not None
+    seen = []
+    deadline = time.monotonic() + 60
+    for line in process.stderr:  # plain lines: stderr is not a terminal
+        seen.append(line)
+        if "downloading outputs" in line or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=60)
+    assert process.returncode == 130, "".join(seen) + rest
+    assert "Cancelled" in rest
+    assert not [name for name in files_under(out) if Path(name).name.startswith(".")]
+    assert all(name.endswith(".xmp") for name in files_under(out))
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    done = invoke("demo", "--folder", str(tmp_path), "--processing-seconds", "0.2")
+    assert done.exit_code == 0, done.stderr
+    assert "built-in offline emulator" in done.stderr
+    shoot = sorted(p.name for p in (tmp_path / "shoot").iterdir())
+    assert "Hochzeit Müller 04.CR2" in shoot and "婚礼 05.NEF" in shoot
+    first = (tmp_path / "shoot" / shoot[0]).read_bytes()
+    assert first.startswith(b"IMAGEN-BRIDGE DEMO FILE: a synthetic stand-in")
+    edits = files_under(tmp_path / "edits")
+    assert len([n for n in edits if n.endswith(".xmp")]) == 6
+    assert len([n for n in edits if n.startswith("exports/")]) == 6
+    assert "Exposure2012" in done.stdout
+
+
+def _quick():  # type: ignore[no-untyped-def]
+    from bridge.emulator.faults import FaultConfig
+
+    return FaultConfig(processing_s=0.2)
