@@ -78,7 +78,7 @@ class _PutPlan:
 
 
 class _Dropped(ConnectionError):
-    """The connection was cut on purpose (fault injection) or by the peer."""
+    """The store cut the connection on purpose (fault injection, a reader that stalled)."""
 
 
 class ObjectStore:
@@ -125,7 +125,7 @@ class ObjectStore:
         expires_in: float | None = None,
         content_md5: str | None = None,
     ) -> str:
-        """A URL for one GET (HEAD too) or PUT of ``key``.
+        """A URL to GET (or HEAD) or PUT ``key`` until it expires.
 
         ``content_md5`` (base64, as in the ``Content-MD5`` header) binds a PUT to that body.
         """
@@ -136,7 +136,12 @@ class ObjectStore:
         if content_md5 is not None:
             if method != "PUT":
                 raise ValueError("content_md5 only applies to PUT URLs")
-            _decode_md5(content_md5)
+            try:
+                _decode_md5(content_md5)
+            except StoreError:
+                raise ValueError(
+                    f"content_md5 must be the base64 of a 16-byte MD5 digest, got {content_md5!r}"
+                ) from None
             headers["content-md5"] = content_md5.strip()
         return self._url(method, key, origin, expires_in, {}, headers)
 
@@ -319,7 +324,7 @@ class ObjectStore:
             web.put(path, self._guarded(self._handle_put), expect_handler=self._expect_put),
             web.get(path, self._guarded(self._handle_get)),  # HEAD as well
             web.route("*", path, self._guarded(self._handle_other_method)),
-            web.route("*", "/storage{tail:.*}", self._guarded(self._handle_not_an_object)),
+            web.route("*", "/storage{tail:(/.*)?}", self._guarded(self._handle_not_an_object)),
         ]
 
     def _guarded(self, handler: _Handler) -> _Handler:

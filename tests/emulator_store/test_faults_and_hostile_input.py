@@ -209,3 +209,10 @@ async def test_huge_headers_and_garbage_are_refused(served: Store) -> None:
     assert 400 <= response.status_code < 500
     answer = await raw_exchange(served.origin, b"\x16\x03\x01 not http at all\r\n\r\n")
     assert answer.startswith((b"HTTP/1.0 400", b"HTTP/1.1 400"))
+
+
+async def test_only_storage_paths_belong_to_the_store(served: Store) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{served.origin}/storagex/{BUCKET}/a")
+    assert response.status_code == 404
+    assert not response.content.startswith(b"<?xml")

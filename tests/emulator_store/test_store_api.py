@@ -56,7 +56,7 @@ def test_invalid_keys_are_value_errors(store: ObjectStore, key: str) -> None:
         ({"origin": "ftp://127.0.0.1"}, "origin"),
         ({"origin": "http://127.0.0.1:8/v1"}, "origin"),
         ({"origin": "127.0.0.1:8"}, "origin"),
-        ({"content_md5": "abc"}, "Content-MD5"),
+        ({"content_md5": "abc"}, "content_md5"),
         ({"method": "GET", "content_md5": "1B2M2Y8AsgTpgAmY7PhCfg=="}, "only applies to PUT"),
         ({"expires_in": 0}, "expires_in"),
         ({"expires_in": 604801}, "expires_in"),
@@ -66,7 +66,7 @@ def test_presign_refuses_bad_arguments(
     store: ObjectStore, kwargs: dict[str, object], message: str
 ) -> None:
     arguments: dict[str, object] = {"method": "PUT", "origin": "http://127.0.0.1:8", **kwargs}
-    with pytest.raises((ValueError, StoreError), match=message):
+    with pytest.raises(ValueError, match=message):
         store.presign(arguments.pop("method"), "k", **arguments)  # type: ignore[arg-type]
 
 
