@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -25,7 +26,7 @@ from bridge.xmp.errors import JournalError, PublishError, XmpError
 from bridge.xmp.journal import Journal, new_merge_id
 from bridge.xmp.merge import CrsChanges, check_belongs, crs_changes, merge_crs
 from bridge.xmp.packet import DEFAULT_MAX_BYTES, parse_xmp, serialize_xmp
-from bridge.xmp.publish import Snapshot, publish, read_snapshot
+from bridge.xmp.publish import Snapshot, fsync_dir, publish, read_snapshot
 from bridge.xmp.sidecar import (
     EMBEDDED_XMP_EXTENSIONS,
     PHOTO_EXTENSIONS,
@@ -40,6 +41,11 @@ from bridge.xmp.sidecar import (
     name_key,
     split_name,
 )
+
+#: Files per journal transaction: bounds memory and the compare-before-publish window.
+CHUNK_SIZE = 64
+#: Threads publishing one chunk; mostly waiting in fsync, so more than the cores.
+IO_THREADS = 8
 
 
 class ItemStatus(StrEnum):
@@ -311,12 +317,14 @@ def _prepare(item: PlanItem, now: datetime) -> _Prepared | ItemResult:
             check_declared_extension(declared_extension(existing), location)
     except XmpError as exc:
         return _with_reason(refused, f"the current sidecar is left as it is: {exc}")
-    merged = merge_crs(existing, incoming, now=now)
-    changes = crs_changes(existing, merged)
+    # The merge puts incoming's crs in wholesale, so comparing with incoming is comparing with
+    # the result, and an unchanged file costs no merge at all.
+    changes = crs_changes(existing, incoming)
     if existing is not None and changes.empty:
         return ItemResult(
             item.source, ItemStatus.UNCHANGED, location.photo, location.sidecar, changes=changes
         )
+    merged = merge_crs(existing, incoming, now=now)
     return _Prepared(location, current, serialize_xmp(merged), changes)
 
 
@@ -357,48 +365,78 @@ def apply_plan(
     on_result: ResultCallback | None = None,
     before_replace: BeforeReplace | None = None,
 ) -> MergeReport:
-    """Merge and write every planned file: backup + journal first, then a safe replace.
+    """Merge and write every planned file: backups + journal first, then safe replaces.
 
+    Files go in chunks: a chunk's merges are computed, its backups written and journaled in
+    one transaction, then its targets published by a few threads so that the fsyncs overlap
+    (the file system commits them together) instead of queueing one by one.
     ``before_replace`` is passed to :func:`publish` (a seam for concurrent-writer tests).
     """
     merge_id = new_merge_id(now)
     wrote = False
-    results = []
-    for item in plan.items:
-        prepared = _prepare(item, now)
-        if isinstance(prepared, _Prepared):
-            result = _write(item, prepared, journal, merge_id, plan.into_dir, now, before_replace)
-            wrote = wrote or result.status in (ItemStatus.CREATED, ItemStatus.UPDATED)
-        else:
-            result = prepared
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
+    results: list[ItemResult] = []
+    with ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="merge-io") as pool:
+        for start in range(0, len(plan.items), CHUNK_SIZE):
+            chunk = plan.items[start : start + CHUNK_SIZE]
+            prepared = [_prepare(item, now) for item in chunk]
+            done = _write_chunk(
+                list(zip(chunk, prepared, strict=True)),
+                _ChunkContext(journal, merge_id, plan.into_dir, now, pool, before_replace),
+            )
+            for result in done:
+                wrote = wrote or result.status in (ItemStatus.CREATED, ItemStatus.UPDATED)
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
     return MergeReport(merge_id if wrote else None, False, tuple(results))
 
 
-def _write(
-    item: PlanItem,
-    prepared: _Prepared,
-    journal: Journal,
-    merge_id: str,
-    into_dir: Path,
-    now: datetime,
-    before_replace: BeforeReplace | None,
-) -> ItemResult:
-    failed = ItemResult(
-        item.source, ItemStatus.FAILED, prepared.location.photo, prepared.location.sidecar
-    )
+@dataclass(frozen=True)
+class _ChunkContext:
+    journal: Journal
+    merge_id: str
+    into_dir: Path
+    now: datetime
+    pool: ThreadPoolExecutor
+    before_replace: BeforeReplace | None
+
+
+def _write_chunk(
+    chunk: list[tuple[PlanItem, _Prepared | ItemResult]], ctx: _ChunkContext
+) -> list[ItemResult]:
+    writes = [(item, p) for item, p in chunk if isinstance(p, _Prepared)]
+    outcome: dict[int, ItemResult] = {}
+    if writes:
+        try:
+            seqs = ctx.journal.record(
+                ctx.merge_id,
+                now=ctx.now,
+                into_dir=ctx.into_dir,
+                writes=[(p.current, p.data) for _, p in writes],
+                executor=ctx.pool,
+            )
+        except JournalError as exc:
+            outcome = {id(p): _failed(item, p, str(exc)) for item, p in writes}
+        else:
+            errors = list(ctx.pool.map(lambda w: _publish(w[1], ctx.before_replace), writes))
+            for folder in {p.location.sidecar.parent for _, p in writes}:
+                fsync_dir(folder)
+            ctx.journal.done(ctx.merge_id, [s for s, e in zip(seqs, errors, strict=True) if not e])
+            ctx.journal.forget(ctx.merge_id, [s for s, e in zip(seqs, errors, strict=True) if e])
+            for (item, p), error in zip(writes, errors, strict=True):
+                outcome[id(p)] = _failed(item, p, error) if error else _written(item, p)
+    return [outcome[id(p)] if isinstance(p, _Prepared) else p for _, p in chunk]
+
+
+def _publish(prepared: _Prepared, before_replace: BeforeReplace | None) -> str | None:
+    """Publish one file; the error message if it failed."""
     try:
-        seq = journal.record(
-            merge_id, now=now, into_dir=into_dir, old=prepared.current, new_data=prepared.data
-        )
-    except JournalError as exc:
-        return _with_reason(failed, str(exc))
-    try:
-        publish(prepared.current, prepared.data, before_replace=before_replace)
+        publish(prepared.current, prepared.data, before_replace=before_replace, sync_dir=False)
     except PublishError as exc:
-        journal.forget(merge_id, seq)
-        return _with_reason(failed, str(exc))
-    journal.done(merge_id, seq)
-    return _written(item, prepared)
+        return str(exc)
+    return None
+
+
+def _failed(item: PlanItem, prepared: _Prepared, reason: str) -> ItemResult:
+    location = prepared.location
+    return ItemResult(item.source, ItemStatus.FAILED, location.photo, location.sidecar, reason)

@@ -15,19 +15,28 @@ and a file the photographer (or Lightroom) changed since the merge is left alone
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import secrets
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
 from bridge.xmp.errors import JournalError, PublishError
-from bridge.xmp.publish import Snapshot, publish, read_snapshot, remove_published
+from bridge.xmp.publish import (
+    Snapshot,
+    fsync_dir,
+    publish,
+    read_snapshot,
+    remove_published,
+    write_new,
+)
 
 JOURNAL_FILE = "merge-journal.sqlite3"
 BACKUP_DIR = "backups"
@@ -127,6 +136,12 @@ def _blob_path(blob: bytes) -> Path:
     return Path(os.fsdecode(blob))
 
 
+def _write_backup(job: tuple[Path, Snapshot]) -> None:
+    path, old = job
+    assert old.data is not None
+    write_new(path, old.data, mode=0o600)
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -179,64 +194,88 @@ class Journal:
     # -- recording -------------------------------------------------------------------------
 
     def record(
-        self, merge_id: str, *, now: datetime, into_dir: Path, old: Snapshot, new_data: bytes
-    ) -> int:
-        """Back up ``old`` (durably) and journal the coming write; returns the entry's number.
+        self,
+        merge_id: str,
+        *,
+        now: datetime,
+        into_dir: Path,
+        writes: Sequence[tuple[Snapshot, bytes]],
+        executor: Executor | None = None,
+    ) -> list[int]:
+        """Back up each ``(current, new bytes)`` durably, then journal them in one transaction.
 
-        Call before publishing; then :meth:`done` after success or :meth:`forget` on failure.
+        Returns the entries' numbers, for :meth:`done` / :meth:`forget` after publishing.
+        ``executor`` writes the backups in parallel (their fsyncs overlap). If any backup
+        fails, none is journaled and JournalError is raised: nothing may be published.
         """
         self._check_id(merge_id)
+        first = self._db.execute(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM entries WHERE merge_id = ?", (merge_id,)
+        ).fetchone()[0]
+        folder = self.backup_root / merge_id
+        backups = [
+            f"{first + n:06d}-{old.path.name}" if old.data is not None else None
+            for n, (old, _) in enumerate(writes)
+        ]
+        jobs = [
+            (folder / name, old) for name, (old, _) in zip(backups, writes, strict=True) if name
+        ]
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            run = executor.map if executor is not None else map
+            list(run(_write_backup, jobs))
+        except OSError as exc:
+            for path, _ in jobs:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise JournalError(
+                f"Cannot back up into {folder}: {exc.strerror or exc}; nothing was changed"
+            ) from exc
+        fsync_dir(folder)
+        rows = [
+            (
+                merge_id,
+                first + n,
+                _path_blob(old.path.absolute()),
+                EntryAction.UPDATED if old.exists else EntryAction.CREATED,
+                backup,
+                sha256(old.data) if old.data is not None else None,
+                old.mode,
+                sha256(new),
+            )
+            for n, ((old, new), backup) in enumerate(zip(writes, backups, strict=True))
+        ]
         with self._db:
             self._db.execute(
                 "INSERT OR IGNORE INTO merges (id, created_at, into_dir) VALUES (?, ?, ?)",
                 (merge_id, _iso(now), _path_blob(into_dir.absolute())),
             )
-            seq = self._db.execute(
-                "SELECT COALESCE(MAX(seq), 0) + 1 FROM entries WHERE merge_id = ?", (merge_id,)
-            ).fetchone()[0]
-        backup: str | None = None
-        if old.data is not None:
-            backup = f"{seq:06d}-{old.path.name}"
-            folder = self.backup_root / merge_id
-            try:
-                folder.mkdir(mode=0o700, exist_ok=True)
-                publish(Snapshot(folder / backup, None), old.data, mode=0o600)
-            except (OSError, PublishError) as exc:
-                raise JournalError(
-                    f"Cannot back up {old.path} into {folder}: {exc}; it was not changed"
-                ) from exc
-        with self._db:
-            self._db.execute(
+            self._db.executemany(
                 "INSERT INTO entries (merge_id, seq, sidecar, action, backup, old_sha256,"
                 " old_mode, new_sha256, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
-                (
-                    merge_id,
-                    seq,
-                    _path_blob(old.path.absolute()),
-                    EntryAction.UPDATED if old.exists else EntryAction.CREATED,
-                    backup,
-                    sha256(old.data) if old.data is not None else None,
-                    old.mode,
-                    sha256(new_data),
-                ),
+                rows,
             )
-        return int(seq)
+        return [first + n for n in range(len(writes))]
 
-    def done(self, merge_id: str, seq: int) -> None:
+    def done(self, merge_id: str, seqs: Iterable[int]) -> None:
         with self._db:
-            self._db.execute(
-                "UPDATE entries SET state = 'done' WHERE merge_id = ? AND seq = ?", (merge_id, seq)
+            self._db.executemany(
+                "UPDATE entries SET state = 'done' WHERE merge_id = ? AND seq = ?",
+                [(merge_id, seq) for seq in seqs],
             )
 
-    def forget(self, merge_id: str, seq: int) -> None:
-        """The write did not happen: drop its row and backup."""
-        row = self._db.execute(
-            "SELECT backup FROM entries WHERE merge_id = ? AND seq = ?", (merge_id, seq)
-        ).fetchone()
-        with self._db:
-            self._db.execute("DELETE FROM entries WHERE merge_id = ? AND seq = ?", (merge_id, seq))
-        if row and row[0]:
-            (self.backup_root / merge_id / row[0]).unlink(missing_ok=True)
+    def forget(self, merge_id: str, seqs: Iterable[int]) -> None:
+        """These writes did not happen: drop their rows and backups."""
+        for seq in seqs:
+            row = self._db.execute(
+                "SELECT backup FROM entries WHERE merge_id = ? AND seq = ?", (merge_id, seq)
+            ).fetchone()
+            with self._db:
+                self._db.execute(
+                    "DELETE FROM entries WHERE merge_id = ? AND seq = ?", (merge_id, seq)
+                )
+            if row and row[0]:
+                (self.backup_root / merge_id / row[0]).unlink(missing_ok=True)
 
     # -- reading ---------------------------------------------------------------------------
 

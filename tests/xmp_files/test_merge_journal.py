@@ -18,9 +18,9 @@ NOW = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
 def _write(journal: Journal, merge_id: str, target: Path, data: bytes) -> None:
     """What a merge does for one file: journal + backup first, then publish."""
     old = read_snapshot(target, max_bytes=10_000)
-    seq = journal.record(merge_id, now=NOW, into_dir=target.parent, old=old, new_data=data)
+    seqs = journal.record(merge_id, now=NOW, into_dir=target.parent, writes=[(old, data)])
     publish(old, data)
-    journal.done(merge_id, seq)
+    journal.done(merge_id, seqs)
 
 
 def test_merge_ids_sort_by_time_and_are_folder_safe() -> None:
@@ -101,8 +101,8 @@ def test_crash_before_publish_undoes_cleanly(tmp_path: Path) -> None:
     merge_id = new_merge_id(NOW)
     with Journal(tmp_path / "data") as journal:
         journal.record(
-            merge_id, now=NOW, into_dir=tmp_path, old=read_snapshot(a, max_bytes=99),
-            new_data=b"<never written/>",
+            merge_id, now=NOW, into_dir=tmp_path,
+            writes=[(read_snapshot(a, max_bytes=99), b"<never written/>")],
         )  # fmt: skip
     with Journal(tmp_path / "data") as reopened:
         (item,) = reopened.undo(merge_id, now=NOW).items
@@ -157,12 +157,27 @@ def test_forget_drops_row_and_backup(tmp_path: Path) -> None:
     a.write_bytes(b"<a/>")
     merge_id = new_merge_id(NOW)
     with Journal(tmp_path / "data") as journal:
-        seq = journal.record(
-            merge_id, now=NOW, into_dir=tmp_path, old=Snapshot(a, b"<a/>"), new_data=b"<b/>"
-        )
-        journal.forget(merge_id, seq)
+        seqs = journal.record(
+            merge_id, now=NOW, into_dir=tmp_path,
+            writes=[(Snapshot(a, b"<a/>"), b"<b/>"), (Snapshot(tmp_path / "c.xmp", None), b"<c/>")],
+        )  # fmt: skip
+        assert seqs == [1, 2]
+        journal.forget(merge_id, seqs)
         assert journal.merges() == []
         assert list((tmp_path / "data" / "backups" / merge_id).iterdir()) == []
+
+
+def test_failed_backup_journals_nothing(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    a = tmp_path / "a.xmp"
+    merge_id = new_merge_id(NOW)
+    with Journal(data_dir) as journal:
+        (data_dir / "backups" / merge_id).write_bytes(b"a file where the folder must go")
+        with pytest.raises(JournalError, match="Cannot back up"):
+            journal.record(
+                merge_id, now=NOW, into_dir=tmp_path, writes=[(Snapshot(a, b"<a/>"), b"<b/>")]
+            )
+        assert journal.merges() == []
 
 
 def test_unreadable_journal_is_a_clear_error(tmp_path: Path) -> None:
