@@ -65,7 +65,7 @@ class ClientTimeouts:
     pool: float = 30.0
     poll_read: float = 15.0
 
-    def httpx(self, *, poll: bool = False) -> httpx.Timeout:
+    def as_httpx(self, *, poll: bool = False) -> httpx.Timeout:
         return httpx.Timeout(
             connect=self.connect,
             read=self.poll_read if poll else self.read,
@@ -110,7 +110,7 @@ class ImagenClient:
         self._log = logger or logging.getLogger(__name__)
         self._client = httpx.AsyncClient(
             headers={"x-api-key": self._key, "User-Agent": f"imagen-bridge/{__version__}"},
-            timeout=timeouts.httpx(),
+            timeout=timeouts.as_httpx(),
             limits=httpx.Limits(max_connections=max_connections),
             follow_redirects=False,  # a redirect would carry the key to wherever it points
         )
@@ -391,7 +391,7 @@ class ImagenClient:
             json=json,
             params=params,
             headers=headers,
-            timeout=self._timeouts.httpx(poll=poll),
+            timeout=self._timeouts.as_httpx(poll=poll),
         ) as response:
             body = bytearray()
             async for chunk in response.aiter_bytes():

@@ -138,7 +138,7 @@ class Transfer:
         Sends exactly ``Content-Length`` bytes (never chunked), the empty
         ``Content-Type`` the links are signed with, and ``Content-MD5`` when an
         MD5 was sent with the link request. ``refresh`` fetches a new link when
-        this one has expired.
+        this one has expired; its own errors propagate unchanged.
         """
         size = await _size_of(path, name)
         progress = ByteCounter(self._on_progress, "upload", name, size)
@@ -220,7 +220,10 @@ class Transfer:
                     raise TransferError(
                         f"{name} changed on disk while it was being uploaded", name=name
                     )
-                handle = await asyncio.to_thread(path.open, "rb")
+                try:
+                    handle = await asyncio.to_thread(path.open, "rb")
+                except OSError as exc:
+                    raise _unreadable(name, exc) from exc
                 try:
                     body = read_range(
                         handle, offset, length, functools.partial(progress.add, slot),
@@ -234,6 +237,8 @@ class Transfer:
                     raise TransferError(f"{name}: {exc}", name=name) from exc
                 except httpx.TransportError as exc:
                     raise _transport_failure(exc) from exc
+                except OSError as exc:
+                    raise _unreadable(name, exc) from exc
                 finally:
                     handle.close()
             if not response.is_success:
@@ -261,11 +266,11 @@ class Transfer:
         atomically. An existing file of that name is replaced only with
         ``overwrite``; otherwise an identical one is accepted and a different
         one is kept and reported (code ``FileExists``): a server can never
-        silently clobber a file.
+        silently clobber a file. Local disk trouble is code ``LocalWriteFailed``.
+        Errors raised by ``refresh`` propagate unchanged.
         """
         try:
             base = safe_file_name(file_name)
-            await asyncio.to_thread(dest_dir.mkdir, parents=True, exist_ok=True)
             target = contained_path(dest_dir, base)
         except ValueError as exc:
             raise TransferError(
@@ -273,6 +278,7 @@ class Transfer:
             ) from exc
         temp = target.with_name(f".{base[:40]}.{secrets.token_hex(6)}.part")
         try:
+            await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
             # O_EXCL: never write through a file or link that is already there.
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0))
             with os.fdopen(fd, "wb") as handle:
@@ -285,9 +291,24 @@ class Transfer:
                 await asyncio.to_thread(_flush_and_sync, handle)
             await asyncio.to_thread(_publish, temp, target, overwrite=overwrite, name=base)
             state.progress.finish()
+        except OSError as exc:
+            raise TransferError(
+                f"Cannot save {base} in {target.parent}: {exc.strerror or exc}",
+                name=base,
+                code="LocalWriteFailed",
+            ) from exc
         finally:
-            temp.unlink(missing_ok=True)
+            self._remove(temp)
         return target
+
+    def _remove(self, temp: Path) -> None:
+        """Delete a temp file without masking the error that is already on its way."""
+        try:
+            temp.unlink(missing_ok=True)
+        except NotADirectoryError:
+            return  # the folder never existed, so neither did the temp file
+        except OSError as exc:
+            self._log.warning("Could not remove the temp file %s: %s", temp, exc.strerror or exc)
 
     async def _get_attempt(self, link: str, *, state: _Download) -> None:
         headers = {"Accept-Encoding": "identity"}
@@ -396,8 +417,14 @@ async def _size_of(path: Path, name: str) -> int:
     try:
         stat = await asyncio.to_thread(path.stat)
     except OSError as exc:
-        raise TransferError(f"Cannot read {name}: {exc.strerror or exc}", name=name) from exc
+        raise _unreadable(name, exc) from exc
     return stat.st_size
+
+
+def _unreadable(name: str, exc: OSError) -> TransferError:
+    return TransferError(
+        f"Cannot read {name}: {exc.strerror or exc}", name=name, code="LocalReadFailed"
+    )
 
 
 def _part_span(number: int, part_size: int, size: int) -> tuple[int, int]:

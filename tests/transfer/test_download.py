@@ -194,3 +194,14 @@ async def test_cancelling_a_download_removes_its_temp_file(
         with pytest.raises(asyncio.CancelledError):
             await task
     assert entries(tmp_path) == []
+
+
+async def test_local_disk_trouble_is_a_transfer_error(storage: FakeStorage, tmp_path: Path) -> None:
+    storage.objects["o"] = b"edited"
+    blocker = tmp_path / "out"
+    blocker.write_bytes(b"a file where the folder should be")
+    async with Transfer(retry=FAST_RETRY) as transfer:
+        with pytest.raises(TransferError) as caught:
+            await transfer.download(storage.link("o"), blocker, "a.xmp")
+    assert (caught.value.code, caught.value.retryable) == ("LocalWriteFailed", False)
+    assert blocker.read_bytes() == b"a file where the folder should be"

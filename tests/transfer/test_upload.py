@@ -165,6 +165,16 @@ async def test_a_missing_file_fails_before_any_request(
     assert storage.seen == []
 
 
+async def test_an_unreadable_file_is_a_transfer_error(storage: FakeStorage, tmp_path: Path) -> None:
+    folder = tmp_path / "IMG_1.NEF"  # a folder where a photo should be
+    folder.mkdir()
+    async with Transfer(retry=FAST_RETRY) as transfer:
+        with pytest.raises(TransferError) as caught:
+            await transfer.put_file(folder, storage.link("k"), name="IMG_1.NEF")
+    assert (caught.value.code, caught.value.retryable) == ("LocalReadFailed", False)
+    assert storage.seen == []
+
+
 async def test_a_file_that_shrinks_between_tries_is_not_sent_short(
     storage: FakeStorage, tmp_path: Path
 ) -> None:
