@@ -8,15 +8,11 @@ clients are tested against every shape they may meet. Errors are always
 
 from __future__ import annotations
 
-import logging
-
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bridge.emulator.config import EmulatorConfig
 from bridge.emulator.validation import ApiError
-
-log = logging.getLogger(__name__)
 
 CONFIG_KEY = web.AppKey("emulator_config", EmulatorConfig)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import logging
 import uuid as uuid_module
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,8 +19,6 @@ from typing import Literal
 
 from bridge.emulator.options import EditRequest, I2IRequest
 from bridge.emulator.validation import ApiError
-
-log = logging.getLogger(__name__)
 
 Family = Literal["classic", "i2i"]
 PENDING, IN_PROGRESS, COMPLETED, FAILED = "Pending", "In Progress", "Completed", "Failed"

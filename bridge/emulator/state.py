@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ from bridge.emulator.config import EmulatorConfig
 from bridge.emulator.objectstore import ObjectStore
 from bridge.emulator.projects import Job, Outcome, Projects
 
+log = logging.getLogger(__name__)
 _DRAIN_TIMEOUT_S = 10.0
 
 
@@ -32,6 +34,7 @@ class EmulatorState:
         task = asyncio.ensure_future(work)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(_log_failure)
         return Job(self.now() + delay, self.config.faults.processing_s, task)
 
     async def drain(self) -> None:
@@ -42,6 +45,12 @@ class EmulatorState:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def _log_failure(task: asyncio.Task[Outcome]) -> None:
+    """A job that crashed is reported as Failed to clients; the traceback goes to the log."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("emulator job failed", exc_info=error)
 
 
 STATE_KEY = web.AppKey("emulator_state", EmulatorState)
