@@ -357,7 +357,7 @@ class ImagenClient:
                 status, body, reply_headers = await self._send(
                     method, path, json=json, params=params, headers=headers, poll=poll
                 )
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, httpx.InvalidURL) as exc:
                 error = self._transport_error(method, path, exc)
                 allowed = safety == "repeatable" or isinstance(exc, _NOT_SENT)
             else:
@@ -433,7 +433,9 @@ class ImagenClient:
             server_message=said or None,
         )
 
-    def _transport_error(self, method: str, path: str, exc: httpx.TransportError) -> ImagenError:
+    def _transport_error(
+        self, method: str, path: str, exc: httpx.TransportError | httpx.InvalidURL
+    ) -> ImagenError:
         retryable = isinstance(
             exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError
         )

@@ -235,7 +235,7 @@ class Transfer:
                         reply = await _read_capped(response)
                 except SourceChangedError as exc:
                     raise TransferError(f"{name}: {exc}", name=name) from exc
-                except httpx.TransportError as exc:
+                except (httpx.TransportError, httpx.InvalidURL) as exc:
                     raise _transport_failure(exc) from exc
                 except OSError as exc:
                     raise _unreadable(name, exc) from exc
@@ -326,7 +326,7 @@ class Transfer:
                     self._position(state, response)
                     async for chunk in response.aiter_raw():
                         state.write(chunk)
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, httpx.InvalidURL) as exc:
                 raise _transport_failure(exc) from exc
         if state.total is not None and state.written != state.total:
             raise _Failure(f"connection ended after {state.written} of {state.total} bytes")
@@ -486,8 +486,11 @@ def _refusal_failure(response: httpx.Response, body: bytes) -> _Failure:
     )
 
 
-def _transport_failure(exc: httpx.TransportError) -> _Failure:
-    """Timeouts, refused/dropped connections and broken responses are worth another try."""
+def _transport_failure(exc: httpx.TransportError | httpx.InvalidURL) -> _Failure:
+    """Timeouts, refused/dropped connections and broken responses are worth another try.
+
+    A link that is not a usable URL at all is not.
+    """
     retryable = isinstance(
         exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError
     )

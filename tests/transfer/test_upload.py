@@ -156,6 +156,16 @@ async def test_other_refusals_are_not_retried(storage: FakeStorage, tmp_path: Pa
     assert len(storage.seen) == 1
 
 
+@pytest.mark.parametrize("link", ["not a url", "ftp://127.0.0.1/x", "http://[::1"])
+async def test_unusable_links_fail_at_once(tmp_path: Path, link: str) -> None:
+    path, _ = photo(tmp_path, "a.jpg", 10)
+    async with Transfer(retry=FAST_RETRY) as transfer:
+        with pytest.raises(TransferError) as caught:
+            await transfer.put_file(path, link, name="a.jpg")
+    assert caught.value.retryable is False
+    assert "after 1 attempt:" in str(caught.value)
+
+
 async def test_a_missing_file_fails_before_any_request(
     storage: FakeStorage, tmp_path: Path
 ) -> None:
