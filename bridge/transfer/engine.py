@@ -312,7 +312,7 @@ class Transfer:
 
     async def _get_attempt(self, link: str, *, state: _Download) -> None:
         headers = {"Accept-Encoding": "identity"}
-        if state.written:
+        if state.written and not state.encoded:
             headers["Range"] = f"bytes={state.written}-"
         async with self._slots:
             try:
@@ -324,16 +324,24 @@ class Transfer:
                             state.restart()
                         raise _refusal_failure(response, await _read_capped(response))
                     self._position(state, response)
-                    async for chunk in response.aiter_raw():
+                    chunks = response.aiter_bytes() if state.encoded else response.aiter_raw()
+                    async for chunk in chunks:
                         state.write(chunk)
             except (httpx.TransportError, httpx.InvalidURL) as exc:
                 raise _transport_failure(exc) from exc
-        if state.total is not None and state.written != state.total:
+        if not state.encoded and state.total is not None and state.written != state.total:
             raise _Failure(f"connection ended after {state.written} of {state.total} bytes")
 
     def _position(self, state: _Download, response: httpx.Response) -> None:
-        """Decide where the body starts: resume (206 at our offset) or from scratch."""
-        if response.status_code == 206:
+        """Decide where the body starts: resume (206 at our offset) or from scratch.
+
+        A body the server encoded anyway (``Content-Encoding: gzip`` despite
+        ``identity``) is decoded; its lengths are of the encoded form, so it is
+        neither length-checked nor resumed, only restarted.
+        """
+        encoding = response.headers.get("Content-Encoding", "").strip().lower()
+        state.encoded = encoding not in ("", "identity")
+        if response.status_code == 206 and not state.encoded:
             span = _content_range(response.headers.get("Content-Range"))
             if span is None or span[0] != state.written:
                 state.restart()
@@ -343,7 +351,8 @@ class Transfer:
             if state.written:
                 self._log.info("%s: storage ignored the resume request; starting over", state.name)
                 state.restart()
-            state.total = _int_or_none(response.headers.get("Content-Length"))
+            encoded_length = None if state.encoded else response.headers.get("Content-Length")
+            state.total = _int_or_none(encoded_length)
         state.progress.total = state.total or 0
 
     # -- the retry loop ------------------------------------------------------------
@@ -400,6 +409,7 @@ class _Download:
     progress: ByteCounter
     written: int = 0
     total: int | None = None
+    encoded: bool = False
 
     def write(self, chunk: bytes) -> None:
         self.handle.write(chunk)

@@ -70,6 +70,7 @@ def s3_error(code: str, message: str) -> bytes:
 class FakeStorage:
     origin: str = ""
     objects: dict[str, bytes] = field(default_factory=dict)
+    encodings: dict[str, str] = field(default_factory=dict)  # key -> Content-Encoding served
     parts: dict[str, dict[int, bytes]] = field(default_factory=lambda: defaultdict(dict))
     seen: list[Seen] = field(default_factory=list)
     plans: dict[str, list[Action]] = field(default_factory=lambda: defaultdict(list))
@@ -163,6 +164,8 @@ class FakeStorage:
             status = 206
         response = web.StreamResponse(status=status)
         response.content_length = len(data) - start
+        if key in self.encodings:
+            response.headers["Content-Encoding"] = self.encodings[key]
         if status == 206:
             response.headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         await response.prepare(request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import os
 from pathlib import Path
@@ -205,3 +206,17 @@ async def test_local_disk_trouble_is_a_transfer_error(storage: FakeStorage, tmp_
             await transfer.download(storage.link("o"), blocker, "a.xmp")
     assert (caught.value.code, caught.value.retryable) == ("LocalWriteFailed", False)
     assert blocker.read_bytes() == b"a file where the folder should be"
+
+
+async def test_a_body_encoded_against_our_wishes_is_decoded_and_restarted_on_drops(
+    storage: FakeStorage, tmp_path: Path
+) -> None:
+    data = b"<x:xmpmeta>" + os.urandom(300_000).hex().encode() + b"</x:xmpmeta>"
+    storage.objects["o"] = gzip.compress(data)
+    storage.encodings["o"] = "gzip"
+    storage.plan("o", Drop(after=100_000))
+    async with Transfer(retry=FAST_RETRY) as transfer:
+        path = await transfer.download(storage.link("o"), tmp_path, "IMG_1.xmp")
+    assert path.read_bytes() == data
+    assert storage.seen[0].headers["Accept-Encoding"] == "identity"
+    assert "Range" not in storage.seen[1].headers  # encoded offsets cannot be resumed
