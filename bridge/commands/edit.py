@@ -8,6 +8,7 @@ different folders, RAW and JPEG), each project gets a ``project-N`` subfolder.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -34,7 +35,10 @@ from bridge.imagen import EditOptions, I2IEditOptions, ImagenClient, Photography
 from bridge.jobs.events import PhotoStatus, RunResult
 from bridge.jobs.plan import Expectation, ImageKind, Plan, plan_edit
 from bridge.jobs.runner import EditRequest, run_edit
+from bridge.jobs.sidecars import merge_sidecars
 from bridge.settings import Settings, load_settings
+from bridge.xmp.batch import ItemStatus, MergeReport
+from bridge.xmp.errors import XmpError
 
 DEFAULT_OUT_PARENT = "imagen-output"
 CLASSIC_TOOLS = (
@@ -67,6 +71,7 @@ class EditArgs:
     out: Path | None = None
     recursive: bool = False
     json: bool = False
+    merge: bool = True
     concurrency: int = 8
     processing_timeout_s: float = 12 * 3600.0
 
@@ -220,8 +225,18 @@ async def edit_flow(
             edit_timeout_s=args.processing_timeout_s,
         )
         result = await _run(client, request, err, args.concurrency, logger)
-    print_summary(result, out=out, as_json=args.json)
-    return (ExitCode.OK if result.ok else ExitCode.FAILED), result
+    merged: MergeReport | None = None
+    if args.merge:
+        try:
+            merged = await asyncio.to_thread(merge_sidecars, result, settings.data_dir)
+        except XmpError as exc:
+            err.print(f"[red]Sidecars were not merged:[/red] {escape(str(exc))}")
+            merged = MergeReport(None, False, ())
+            print_summary(result, merged, out=out, as_json=args.json)
+            return ExitCode.FAILED, result
+    print_summary(result, merged, out=out, as_json=args.json)
+    ok = result.ok and (merged is None or merged.ok)
+    return (ExitCode.OK if ok else ExitCode.FAILED), result
 
 
 async def _run(
@@ -237,9 +252,32 @@ async def _run(
         )
 
 
-def print_summary(result: RunResult, *, out: Console, as_json: bool) -> None:
+def summary_json(result: RunResult, merged: MergeReport | None) -> dict[str, object]:
+    """The run's JSON, each photo with what happened to its sidecar (None: not merged)."""
+    data = result.to_json()
+    by_source = {item.source: item for item in (merged.items if merged else ())}
+    for photo, entry in zip(result.photos, data["photos"], strict=True):
+        item = next((by_source[o] for o in photo.outputs if o in by_source), None)
+        entry["sidecar"] = (
+            None
+            if item is None
+            else {
+                "status": item.status.value,
+                "path": str(item.sidecar) if item.sidecar else None,
+                "reason": item.reason,
+            }
+        )
+    if merged is not None:
+        data["merge_id"] = merged.merge_id
+    return data
+
+
+def print_summary(
+    result: RunResult, merged: MergeReport | None, *, out: Console, as_json: bool
+) -> None:
     if as_json:
-        out.file.write(json.dumps(result.to_json(), ensure_ascii=False, indent=2) + "\n")
+        text = json.dumps(summary_json(result, merged), ensure_ascii=False, indent=2)
+        out.file.write(text + "\n")
         return
     edited = result.count(PhotoStatus.EDITED)
     total = len(result.photos)
@@ -256,6 +294,24 @@ def print_summary(result: RunResult, *, out: Console, as_json: bool) -> None:
             )
     for extra in result.extras:
         out.print(f"  kept an output that matches no photo: {escape(str(extra))}")
+    if merged is not None and merged.items:
+        _print_merge(merged, out)
+
+
+def _print_merge(merged: MergeReport, out: Console) -> None:
+    counts = ", ".join(
+        f"{merged.count(status)} {status.value}" for status in ItemStatus if merged.count(status)
+    )
+    out.print(f"Sidecars next to your photos: {counts}.", highlight=False)
+    for item in merged.items:
+        if item.status in (ItemStatus.REFUSED, ItemStatus.FAILED):
+            out.print(
+                f"  {item.status.value}: {escape(str(item.photo or item.source))}: "
+                f"{escape(item.reason or '')}",
+                highlight=False,
+            )
+    if merged.merge_id:
+        out.print(f"Undo with: imagen-bridge undo {merged.merge_id}", highlight=False)
 
 
 def edit_command(
@@ -323,6 +379,14 @@ def edit_command(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")
     ] = False,
+    merge: Annotated[
+        bool,
+        typer.Option(
+            "--merge/--no-merge",
+            help="Merge returned sidecars into the ones next to your RAW photos (journaled; "
+            "`imagen-bridge undo` reverts).",
+        ),
+    ] = True,
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=64, help="Parallel transfers.")
     ] = 8,
@@ -352,6 +416,7 @@ def edit_command(
         out=out,
         recursive=recursive,
         json=json_output,
+        merge=merge,
         concurrency=concurrency,
     )
     stdout, err = consoles()

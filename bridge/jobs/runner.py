@@ -386,11 +386,21 @@ class _ProjectRun:
         )
 
     async def _put_multipart(self, photo: Photo) -> None:
-        """Upload one big file in parts, starting over with a new upload if its links expired.
+        """Upload one big file in parts; complete it, or abort it on any failure."""
+        upload = await self._put_parts(photo)
+        try:
+            await self.client.i2i_multipart_complete(self.uuid, upload.upload_id, photo.name)
+        except BaseException:
+            await self._abort(upload)
+            raise
+
+    async def _put_parts(self, photo: Photo) -> MultipartUpload:
+        """Send every part, starting a new upload when the part links expired.
 
         Imagen cannot re-sign a single part link, so the parts are made few
         enough (at most ``concurrency``) to all start while their links are
-        fresh, and big files go up one at a time.
+        fresh, and big files send their parts one file at a time (the server
+        assembles one file while the next one's parts arrive).
         """
         preferred = -(-photo.size // self.runner.concurrency)
         part_size, part_count = plan_parts(photo.size, preferred=max(preferred, MIN_PART_SIZE))
@@ -401,10 +411,7 @@ class _ProjectRun:
                     await self.transfer.put_multipart(
                         photo.path, upload.part_urls(), part_size, name=photo.name
                     )
-                    await self.client.i2i_multipart_complete(
-                        self.uuid, upload.upload_id, photo.name
-                    )
-                    return
+                    return upload
                 except TransferError as exc:
                     await self._abort(upload)
                     if not exc.link_expired or attempt == MULTIPART_ATTEMPTS:
@@ -417,6 +424,7 @@ class _ProjectRun:
                 except BaseException:
                     await self._abort(upload)
                     raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _multipart_create(self, photo: Photo, part_count: int) -> MultipartUpload:
         created: list[MultipartUpload] = []

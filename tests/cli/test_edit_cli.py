@@ -51,6 +51,40 @@ def test_edit_json_summary(tmp_path: Path) -> None:
     ]
     assert summary["photos"][1]["outputs"] == [str(out / "Café 2.xmp")]
     assert sorted(files_under(out)) == ["Café 2.xmp", "IMG_1.xmp"]
+    # merged by default: a new sidecar beside each raw, equal to what Imagen sent
+    assert summary["photos"][1]["sidecar"] == {
+        "status": "created",
+        "path": str(tmp_path / "shoot" / "Café 2.xmp"),
+        "reason": None,
+    }
+    assert summary["merge_id"]
+    beside = (tmp_path / "shoot" / "IMG_1.xmp").read_bytes()
+    assert b"camera-raw-settings" in beside
+
+    again = invoke("edit", *map(str, photos), "-p", "5700", "--out", str(tmp_path / "2"), "--json")
+    assert again.exit_code == 0
+    assert [p["sidecar"]["status"] for p in json.loads(again.stdout)["photos"]] == [
+        "unchanged",
+        "unchanged",
+    ]
+
+
+def test_no_merge_leaves_the_photo_folder_alone(tmp_path: Path) -> None:
+    photos = make_photos(tmp_path / "shoot", ["IMG_1.CR2"])
+    done = invoke("edit", str(photos[0]), "-p", "5700", "--out", str(tmp_path / "o"), "--no-merge")
+    assert done.exit_code == 0
+    assert sorted(files_under(tmp_path / "shoot")) == ["IMG_1.CR2"]
+    assert sorted(files_under(tmp_path / "o")) == ["IMG_1.xmp"]
+
+
+def test_a_refused_merge_exits_1_and_says_why(tmp_path: Path) -> None:
+    """Two raws sharing a stem would share IMG_1.xmp: edited, but not merged."""
+    photos = make_photos(tmp_path / "shoot", ["IMG_1.CR2", "IMG_1.NEF"])
+    done = invoke("edit", *map(str, photos), "-p", "5700", "--out", str(tmp_path / "o"))
+    assert done.exit_code == 1, done.stderr
+    assert "Edited 2 of 2 photos." in done.stdout
+    assert "refused" in done.stdout
+    assert sorted(files_under(tmp_path / "shoot")) == ["IMG_1.CR2", "IMG_1.NEF"]
 
 
 def test_profile_by_exact_name_follows_the_photos_kind(tmp_path: Path) -> None:
@@ -200,6 +234,8 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert len([n for n in edits if n.endswith(".xmp")]) == 6
     assert len([n for n in edits if n.startswith("exports/")]) == 6
     assert "Exposure2012" in done.stdout
+    assert (tmp_path / "shoot" / "DSC_0001.xmp").is_file()
+    assert "imagen-bridge undo" in done.stdout
 
 
 def _quick():  # type: ignore[no-untyped-def]
