@@ -192,15 +192,25 @@ def _description_for(
 
 
 def _insert_crs(target: etree._Element, incoming: XmpPacket, slot: _Slot | None) -> None:
-    new_attributes: list[tuple[str, str]] = []
+    new_attributes: dict[str, str] = {}
     new_children: list[etree._Element] = []
     for description in incoming.descriptions():
-        new_attributes += [(n, v) for n, v in attributes(description) if namespace_of(n) == CRS]
+        for name, value in attributes(description):
+            if namespace_of(name) != CRS:
+                continue
+            if name in new_attributes:
+                # The same key as an attribute of two Descriptions: one element carries the
+                # second value, as one Description cannot hold an attribute twice.
+                duplicate = etree.Element(name)
+                duplicate.text = value
+                new_children.append(duplicate)
+            else:
+                new_attributes[name] = value
         new_children += [c for c in elements(description) if namespace_of(str(c.tag)) == CRS]
     current = attributes(target)
     index = len(current) if slot is None or slot.attribute_index is None else slot.attribute_index
     target.attrib.clear()
-    for name, value in [*current[:index], *new_attributes, *current[index:]]:
+    for name, value in [*current[:index], *new_attributes.items(), *current[index:]]:
         target.set(name, value)
     anchor = slot.anchor if slot is not None else None
     for child in new_children:

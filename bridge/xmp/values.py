@@ -111,8 +111,12 @@ def crs_properties(packet: XmpPacket) -> list[tuple[str, XmpValue]]:
 
 
 def crs_values(packet: XmpPacket) -> dict[str, tuple[XmpValue, ...]]:
-    """crs properties grouped by key: the canonical form compared by :func:`crs_changes`."""
-    grouped: dict[str, tuple[XmpValue, ...]] = {}
+    """crs properties grouped by key: the canonical form compared by :func:`crs_changes`.
+
+    A key written more than once (malformed, but real presets do it) compares as a multiset:
+    which Description or form carried which copy has no meaning.
+    """
+    grouped: dict[str, list[XmpValue]] = {}
     for key, value in crs_properties(packet):
-        grouped[key] = (*grouped.get(key, ()), value)
-    return grouped
+        grouped.setdefault(key, []).append(value)
+    return {key: tuple(sorted(values, key=repr)) for key, values in grouped.items()}
