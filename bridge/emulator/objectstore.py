@@ -270,12 +270,23 @@ class ObjectStore:
 
     def write_object(self, key: str, data: bytes) -> None:
         """Store ``data`` as ``key`` atomically (readers see the old or the new object)."""
+        self.write_stream(key, lambda sink: sink.write(data))
+
+    def write_stream(self, key: str, produce: Callable[[BinaryIO], object]) -> None:
+        """Store what ``produce`` writes to the sink it is given, atomically and streamed.
+
+        Large outputs (a 600 MB JPEG with new XMP) go to disk as they are made, never whole
+        in memory; the ETag is digested from the finished temp file.
+        """
         _require_valid_key(key)
         temp = self._new_temp()
         try:
-            with temp.open("xb") as sink:
-                sink.write(data)
-            self._publish(temp, key, hashlib.md5(data, usedforsecurity=False).hexdigest())
+            with temp.open("xb+") as sink:
+                produce(sink)
+                sink.flush()
+                sink.seek(0)
+                etag = _file_digest(sink, "md5")
+            self._publish(temp, key, etag)
         finally:
             temp.unlink(missing_ok=True)
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import PurePosixPath
+from typing import BinaryIO
 
 from bridge.emulator.catalog import image_type_of
 from bridge.emulator.objectstore import ObjectStore as Store
@@ -72,10 +73,19 @@ class _Writer:
         self.failures: list[tuple[str, str]] = []
 
     def write(
-        self, folder: str, name: str, data: bytes, sources: Sequence[str], exposure: float
+        self,
+        folder: str,
+        name: str,
+        data: bytes | Callable[[BinaryIO], object],
+        sources: Sequence[str],
+        exposure: float,
     ) -> None:
+        """Store one output; ``data`` is bytes, or a producer that streams into the sink."""
         key = f"projects/{self.uuid}/{folder}/{name}"
-        self.store.write_object(key, data)
+        if isinstance(data, bytes):
+            self.store.write_object(key, data)
+        else:
+            self.store.write_stream(key, data)
         self.outputs.append(OutputFile(name, key, tuple(sources), exposure))
 
     def outcome(self, total: int) -> Outcome:
@@ -86,11 +96,14 @@ def _upload_key(uuid: str, name: str) -> str:
     return f"projects/{uuid}/uploads/{name}"
 
 
-def _embedded(store: Store, key: str, xmp: bytes) -> bytes:
-    out = io.BytesIO()
-    with store.open_read(key) as source:
-        embed_xmp(source, out, xmp)
-    return out.getvalue()
+def _embedding(store: Store, key: str, xmp: bytes) -> Callable[[BinaryIO], None]:
+    """A producer that streams the uploaded JPEG at ``key`` with ``xmp`` spliced in."""
+
+    def produce(sink: BinaryIO) -> None:
+        with store.open_read(key) as source:
+            embed_xmp(source, sink, xmp)
+
+    return produce
 
 
 def run_edit(
@@ -144,11 +157,15 @@ def run_edit(
             writer.write("outputs", output_name, dng, group, exposure)
         else:
             try:
-                edited = _embedded(store, _upload_key(uuid, name), render_xmp(settings))
+                writer.write(
+                    "outputs",
+                    output_name,
+                    _embedding(store, _upload_key(uuid, name), render_xmp(settings)),
+                    group,
+                    exposure,
+                )
             except NotAJpegError:
                 writer.failures.append((name, _NOT_A_JPEG))
-                continue
-            writer.write("outputs", output_name, edited, group, exposure)
     return writer.outcome(len(names))
 
 

@@ -32,6 +32,31 @@ def test_write_read_size_digest(store: ObjectStore) -> None:
     assert store.sha256(key) == hashlib.sha256(b"v2").hexdigest()
 
 
+def test_write_stream_is_atomic_and_streamed(store: ObjectStore, tmp_path: Path) -> None:
+    key = "projects/p/outputs/big.jpg"
+    store.write_object(key, b"old")
+
+    def broken(sink: object) -> None:
+        assert hasattr(sink, "write")
+        sink.write(b"partial")  # type: ignore[attr-defined]
+        raise OSError("producer failed half-way")
+
+    with pytest.raises(OSError, match="half-way"):
+        store.write_stream(key, broken)
+    with store.open_read(key) as stream:
+        assert stream.read() == b"old"  # readers never see a half-written object
+
+    chunks = [bytes([n]) * 65536 for n in range(40)]
+
+    def produce(sink: object) -> None:
+        for chunk in chunks:
+            sink.write(chunk)  # type: ignore[attr-defined]
+
+    store.write_stream(key, produce)
+    assert store.sha256(key) == hashlib.sha256(b"".join(chunks)).hexdigest()
+    assert list((tmp_path / "root" / "tmp").iterdir()) == []  # no temp file left behind
+
+
 def test_missing_key_is_no_such_key(store: ObjectStore) -> None:
     for call in (store.size, store.open_read, store.sha256):
         with pytest.raises(StoreError) as caught:
