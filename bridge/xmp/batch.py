@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -369,25 +369,36 @@ def apply_plan(
 
     Files go in chunks: a chunk's merges are computed, its backups written and journaled in
     one transaction, then its targets published by a few threads so that the fsyncs overlap
-    (the file system commits them together) instead of queueing one by one.
+    (the file system commits them together) instead of queueing one by one. One chunk is
+    written (on a single journal thread, so the journal is never used concurrently) while the
+    next is merged.
     ``before_replace`` is passed to :func:`publish` (a seam for concurrent-writer tests).
     """
     merge_id = new_merge_id(now)
-    wrote = False
     results: list[ItemResult] = []
-    with ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="merge-io") as pool:
+
+    def collect(done: Future[list[ItemResult]]) -> None:
+        for result in done.result():
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+
+    with (
+        ThreadPoolExecutor(IO_THREADS, thread_name_prefix="merge-io") as pool,
+        ThreadPoolExecutor(1, thread_name_prefix="merge-journal") as writer,
+    ):
+        ctx = _ChunkContext(journal, merge_id, plan.into_dir, now, pool, before_replace)
+        in_flight: Future[list[ItemResult]] | None = None
         for start in range(0, len(plan.items), CHUNK_SIZE):
             chunk = plan.items[start : start + CHUNK_SIZE]
-            prepared = [_prepare(item, now) for item in chunk]
-            done = _write_chunk(
-                list(zip(chunk, prepared, strict=True)),
-                _ChunkContext(journal, merge_id, plan.into_dir, now, pool, before_replace),
-            )
-            for result in done:
-                wrote = wrote or result.status in (ItemStatus.CREATED, ItemStatus.UPDATED)
-                results.append(result)
-                if on_result is not None:
-                    on_result(result)
+            # Merging this chunk (CPU) overlaps with writing the previous one (mostly fsync).
+            prepared = list(zip(chunk, [_prepare(item, now) for item in chunk], strict=True))
+            if in_flight is not None:
+                collect(in_flight)
+            in_flight = writer.submit(_write_chunk, prepared, ctx)
+        if in_flight is not None:
+            collect(in_flight)
+    wrote = any(r.status in (ItemStatus.CREATED, ItemStatus.UPDATED) for r in results)
     return MergeReport(merge_id if wrote else None, False, tuple(results))
 
 
