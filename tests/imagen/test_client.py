@@ -130,12 +130,12 @@ async def test_unreachable_imagen_is_a_retryable_error(caplog: pytest.LogCapture
 async def test_status_polls_use_the_short_read_timeout(
     api: ApiDouble, client: ImagenClient
 ) -> None:
+    # The answer takes 2 s: fine for the 60 s read timeout, too slow for a status poll's.
     api.answer("GET", f"/v1/projects/{UUID}/edit/status", Answer(200, {"status": "x"}, delay=2))
-    started = time.monotonic()
     with pytest.raises(ImagenError, match="ReadTimeout") as caught:
         await client.edit_status(UUID)
     assert caught.value.retryable is True
-    assert time.monotonic() - started < 2 * FAST_RETRY.attempts
+    assert len(api.calls) == FAST_RETRY.attempts
 
 
 async def test_start_edit_sends_json_with_an_empty_content_type(
