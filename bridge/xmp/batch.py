@@ -37,6 +37,7 @@ from bridge.xmp.sidecar import (
     SidecarLocation,
     check_declared_extension,
     declared_extension,
+    is_listed,
     locate_sidecar,
     name_key,
     split_name,
@@ -148,7 +149,7 @@ class _PhotoIndex:
             try:
                 with os.scandir(folder_path) as entries:
                     for entry in entries:
-                        if entry.is_file(follow_symlinks=False):
+                        if is_listed(entry):
                             names.append(entry.name)
                         elif recursive and entry.is_dir(follow_symlinks=False):
                             pending.append(Path(entry.path))
@@ -255,17 +256,21 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _target_key(location: SidecarLocation) -> tuple[Path, str]:
+    """The folder as is, the name as the (maybe case-insensitive) file system compares it."""
+    return location.sidecar.parent, name_key(location.sidecar.name)
+
+
 def _refuse_shared_targets(items: list[PlanItem]) -> tuple[PlanItem, ...]:
     """Two incoming files for one sidecar: we cannot know which is right, so neither goes."""
-    by_target: dict[str, list[PlanItem]] = {}
+    by_target: dict[tuple[Path, str], list[PlanItem]] = {}
     for item in items:
         if item.location is not None:
-            key = name_key(str(item.location.sidecar))
-            by_target.setdefault(key, []).append(item)
+            by_target.setdefault(_target_key(item.location), []).append(item)
     result = []
     for item in items:
         if item.location is not None:
-            rivals = by_target[name_key(str(item.location.sidecar))]
+            rivals = by_target[_target_key(item.location)]
             if len(rivals) > 1:
                 names = ", ".join(str(r.source) for r in rivals)
                 item = PlanItem(

@@ -61,7 +61,9 @@ def _reason(exc: OSError) -> str:
 def read_snapshot(path: Path, *, max_bytes: int) -> Snapshot:
     """Read ``path`` once (or note that it is absent), refusing anything but a small file."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0))
+        # O_NONBLOCK: a FIFO planted under a sidecar's name must not hang us on open.
+        flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         if not path.parent.is_dir():
             raise PublishError(f"Cannot write {path}: the folder does not exist") from None

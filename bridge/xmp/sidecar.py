@@ -68,6 +68,12 @@ def split_name(name: str) -> tuple[str, str]:
     return stem, name_key(ext)
 
 
+def is_listed(entry: os.DirEntry[str]) -> bool:
+    """Files and symlinks count as names in a folder (a symlinked sidecar must be found, to be
+    refused by name, not shadowed by a new file); folders and devices do not."""
+    return entry.is_file() or entry.is_symlink()
+
+
 @dataclass(frozen=True)
 class SidecarLocation:
     """Where a photo's sidecar is (``exists``) or will be created."""
@@ -92,10 +98,10 @@ class Folder:
 
     @classmethod
     def scan(cls, path: Path) -> Folder:
-        """List the regular files of ``path`` (not following symlinked files' targets' names)."""
+        """List the files of ``path`` (see :func:`is_listed`)."""
         try:
             with os.scandir(path) as entries:
-                names = [e.name for e in entries if e.is_file(follow_symlinks=False)]
+                names = [e.name for e in entries if is_listed(e)]
         except OSError as exc:
             raise SidecarRefusedError(
                 f"Cannot list the folder {path}: {exc.strerror or exc}"

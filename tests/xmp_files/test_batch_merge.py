@@ -319,3 +319,49 @@ def test_plan_pairs_for_known_photos(tmp_path: Path, journal: Journal) -> None:
     assert (shoot / "IMG_1.xmp").exists()
     undo = journal.undo(report.merge_id or "", now=NOW)
     assert [i.outcome for i in undo.items] == [UndoOutcome.REMOVED]
+
+
+def test_many_chunks_keep_order_and_report_every_file(
+    tmp_path: Path, journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bridge.xmp.batch as batch_module
+
+    monkeypatch.setattr(batch_module, "CHUNK_SIZE", 2)
+    shoot = tmp_path / "shoot"
+    names = [f"IMG_{n}" for n in range(7)]
+    touch(shoot, *(f"{n}.CR2" for n in names if n != "IMG_3"))
+    (shoot / "IMG_5.xmp").write_bytes(incoming_xmp(None, exposure="-1.00"))
+    sources = [_incoming(tmp_path / "in", f"{n}.xmp") for n in names]
+    seen: list[str] = []
+    report = apply_plan(
+        plan_merge(sources, shoot), journal, NOW, on_result=lambda r: seen.append(r.source.name)
+    )
+    assert seen == [f"{n}.xmp" for n in names]
+    assert [i.status for i in report.items] == [
+        ItemStatus.CREATED, ItemStatus.CREATED, ItemStatus.CREATED, ItemStatus.REFUSED,
+        ItemStatus.CREATED, ItemStatus.UPDATED, ItemStatus.CREATED,
+    ]  # fmt: skip
+    (summary,) = journal.merges()
+    assert (summary.created, summary.updated) == (5, 1)
+    assert journal.undo(report.merge_id or "", now=NOW).complete
+    assert sorted(p.name for p in shoot.iterdir()) == sorted(
+        [f"{n}.CR2" for n in names if n != "IMG_3"] + ["IMG_5.xmp"]
+    )
+
+
+def test_symlinked_or_fifo_sidecar_is_refused_not_replaced(
+    tmp_path: Path, shared_dir: Path, journal: Journal
+) -> None:
+    shoot = tmp_path / "shoot"
+    touch(shoot, "IMG_1.CR2", "IMG_2.CR2")
+    elsewhere = tmp_path / "elsewhere.xmp"
+    elsewhere.write_bytes(photographer_sidecar(shared_dir))
+    (shoot / "IMG_1.xmp").symlink_to(elsewhere)
+    os.mkfifo(shoot / "IMG_2.xmp")
+    sources = [_incoming(tmp_path / "in", f"IMG_{n}.xmp") for n in (1, 2)]
+    report = apply_plan(plan_merge(sources, shoot), journal, NOW)
+    got = _by_source(report)
+    assert got["IMG_1.xmp"][0] is ItemStatus.REFUSED and "symbolic link" in got["IMG_1.xmp"][1]
+    assert got["IMG_2.xmp"][0] is ItemStatus.REFUSED and "not a regular file" in got["IMG_2.xmp"][1]
+    assert (shoot / "IMG_1.xmp").is_symlink()
+    assert elsewhere.read_bytes() == photographer_sidecar(shared_dir)
