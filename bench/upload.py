@@ -8,7 +8,9 @@ One run, one emulator (a separate ``imagen-bridge emulator`` process, no faults)
 - smart:   2 files of 600 MB into a Smart Editing project (bridge: multipart through the
   runner; SDK: ``upload_i2i_images``, multipart; curl: one PUT per file, both at once).
 
-Each contender runs in its own process. Wall time covers the upload step only (project
+Each contender runs in its own process, in rotating order over ``--rounds`` rounds (the
+median wall time and the largest peak RSS are reported), after the test files are synced to
+disk so no contender pays for another's writeback. Wall time covers the upload step only (project
 creation and link requests included for the bridge and the SDK, as their users pay them;
 excluded for curl, whose links are fetched first). Peak RSS: the Python drivers report their
 own ``ru_maxrss``; curl's is the sum over its process tree, sampled every 10 ms.
@@ -28,6 +30,7 @@ import platform
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +44,7 @@ import psutil
 
 KEY = "bench-key"
 CURL_CONCURRENCY = 8
+TOOLS = ("bridge", "sdk", "curl")
 BLOCK = 4 * 2**20
 
 
@@ -219,6 +223,19 @@ def measure_curl(case: str, base_url: str, paths: list[Path], workdir: Path) -> 
     return Measurement(case, "curl", wall, peak, sum(p.stat().st_size for p in paths))
 
 
+def summarise(runs: list[Measurement]) -> list[Measurement]:
+    """Per case and tool: the median wall time and the largest peak RSS over the rounds."""
+    out = []
+    for case in ("classic", "smart"):
+        for tool in TOOLS:
+            mine = [m for m in runs if m.case == case and m.tool == tool]
+            if mine:
+                wall = statistics.median(m.wall for m in mine)
+                peak = max(m.peak_rss for m in mine)
+                out.append(Measurement(case, tool, wall, peak, mine[0].total_bytes))
+    return out
+
+
 def report(results: list[Measurement], note: str) -> str:
     lines = [
         note,
@@ -262,6 +279,7 @@ def main() -> None:
     parser.add_argument("--small-mb", type=int, default=48)
     parser.add_argument("--big-count", type=int, default=2)
     parser.add_argument("--big-mb", type=int, default=600)
+    parser.add_argument("--rounds", type=int, default=3)
     options = parser.parse_args()
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="bench-upload-"))
     mb = 10**6
@@ -279,23 +297,30 @@ def main() -> None:
     }
     storage = workdir / "emulator-storage"
     emulator, base_url = start_emulator(storage)
+    os.sync()
     results: list[Measurement] = []
     try:
-        for case, paths in cases.items():
-            for tool in ("bridge", "sdk"):
-                results.append(measure_driver(case, tool, base_url, paths))
-                print(f"{case:8} {tool:7} {results[-1].wall:6.2f} s", file=sys.stderr)
-            results.append(measure_curl(case, base_url, paths, workdir))
-            print(f"{case:8} curl    {results[-1].wall:6.2f} s", file=sys.stderr)
+        for round_ in range(options.rounds):
+            for case, paths in cases.items():
+                tools = TOOLS[round_ % 3 :] + TOOLS[: round_ % 3]
+                for tool in tools:
+                    if tool == "curl":
+                        m = measure_curl(case, base_url, paths, workdir)
+                    else:
+                        m = measure_driver(case, tool, base_url, paths)
+                    results.append(m)
+                    print(f"round {round_ + 1} {case:8} {tool:7} {m.wall:6.2f} s", file=sys.stderr)
     finally:
         emulator.terminate()
         emulator.wait(30)
         shutil.rmtree(storage, ignore_errors=True)
+    results = summarise(results)
     note = (
         f"{datetime.now(UTC):%Y-%m-%d}, {platform.machine()} Linux, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; classic = {options.small_count} x "
         f"{options.small_mb} MB, smart = {options.big_count} x {options.big_mb} MB; "
-        "emulator in a separate process on 127.0.0.1, no faults."
+        f"median of {options.rounds} rounds; emulator in a separate process on 127.0.0.1, "
+        "no faults; other work was running on the machine."
     )
     print(report(results, note))
     print()

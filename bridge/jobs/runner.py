@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
@@ -60,6 +61,8 @@ from bridge.transfer import (
 
 MULTIPART_THRESHOLD = 64 * 2**20
 """Smart Editing files at least this big go up in parts (the official SDK's threshold)."""
+LINK_BATCH = 8
+"""Files per upload-link request: the next batch is hashed while this one uploads."""
 MULTIPART_ATTEMPTS = 8
 ONCE_ATTEMPTS = 5
 ONCE_RETRY = RetryPolicy(attempts=ONCE_ATTEMPTS, base_delay=0.5, max_delay=10.0)
@@ -329,18 +332,15 @@ class _ProjectRun:
 
     # ---- upload ---------------------------------------------------------------------------
     async def upload(self) -> None:
+        """Upload every photo; small files in batches, so hashing and link requests for the
+        next batch overlap the transfers of the previous one."""
         photos = self.state.project.photos
-        big = {p.path for p in photos if self.smart and p.size >= MULTIPART_THRESHOLD}
-        small = [p for p in photos if p.path not in big]
-        md5s = await self._md5s(small)
-        links = await self._upload_links([(p.name, md5s.get(p.path)) for p in small])
+        big = [p for p in photos if self.smart and p.size >= MULTIPART_THRESHOLD]
+        small = [p for p in photos if p not in big]
 
-        async def one(photo: Photo) -> None:
+        async def one(photo: Photo, send: Callable[[], Awaitable[None]]) -> None:
             try:
-                if photo.path in big:
-                    await self._put_multipart(photo)
-                else:
-                    await self._put_single(photo, links.get(photo.name), md5s.get(photo.path))
+                await send()
             except (asyncio.CancelledError, ImagenAuthError):
                 raise
             except Exception as exc:
@@ -349,7 +349,21 @@ class _ProjectRun:
             else:
                 self.state.uploaded.append(photo)
 
-        await _all(one(photo) for photo in photos)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for photo in big:
+                    group.create_task(one(photo, functools.partial(self._put_multipart, photo)))
+                for start in range(0, len(small), LINK_BATCH):
+                    batch = small[start : start + LINK_BATCH]
+                    md5s = await self._md5s(batch)
+                    links = await self._upload_links([(p.name, md5s.get(p.path)) for p in batch])
+                    for photo in batch:
+                        send = functools.partial(
+                            self._put_single, photo, links.get(photo.name), md5s.get(photo.path)
+                        )
+                        group.create_task(one(photo, send))
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
         order = {photo.path: i for i, photo in enumerate(photos)}
         self.state.uploaded.sort(key=lambda p: order[p.path])
 
