@@ -1,0 +1,86 @@
+"""The progress view: plain lines for logs, live bars on a terminal, both fed the same events."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+
+from bridge.commands.progress_view import ProgressView, human_bytes
+from bridge.jobs.events import (
+    FileBytes,
+    PhotoFinished,
+    PhotoResult,
+    PhotoStatus,
+    ProjectPhase,
+    RunEvent,
+    ServerStatus,
+)
+from bridge.jobs.plan import plan_edit
+from tests.jobs.helpers import make_photos
+
+
+def events_for(photos: list[Path]) -> list[RunEvent]:
+    plan = plan_edit(photos)
+    first, second = plan.photos
+    return [
+        ProjectPhase(1, "create"),
+        ProjectPhase(1, "upload", "2 files"),
+        FileBytes(1, "upload", first.name, 0, first.size),
+        FileBytes(1, "upload", first.name, first.size // 2, first.size),
+        FileBytes(1, "upload", first.name, first.size, first.size),
+        FileBytes(1, "upload", second.name, second.size, second.size),
+        ServerStatus(1, "edit", "In Progress", 40.0),
+        ServerStatus(1, "edit", "In Progress", 40.0),
+        ServerStatus(1, "edit", "Completed", 100.0),
+        FileBytes(1, "download", "a.xmp", 0, 0),
+        FileBytes(1, "download", "a.xmp", 4000, 4000),
+        PhotoFinished(PhotoResult(first, 1, PhotoStatus.EDITED)),
+        PhotoFinished(PhotoResult(second, 1, PhotoStatus.FAILED, error="no output [x]")),
+        ProjectPhase(1, "done"),
+    ]
+
+
+def test_plain_lines_say_what_happened_once(tmp_path: Path) -> None:
+    photos = make_photos(tmp_path, ["a.CR2", "b.CR2"], size=2000)
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=False, width=200)
+    with ProgressView(console, plan_edit(photos)) as view:
+        for event in events_for(photos):
+            view(event)
+    lines = stream.getvalue().splitlines()
+    assert lines == [
+        "2 photos in 1 project",
+        "project 1: creating project",
+        "project 1: uploading: 2 files",
+        "uploaded a.CR2 (2.0 kB)",
+        "uploaded b.CR2 (2.0 kB)",
+        "project 1: edit In Progress 40%",
+        "project 1: edit Completed 100%",
+        "downloaded a.xmp (4.0 kB)",
+        "project 1: edited a.CR2",
+        f"failed {photos[1]}: no output [x]",
+        "project 1: done",
+    ]
+
+
+def test_live_bars_render_on_a_terminal(tmp_path: Path) -> None:
+    photos = make_photos(tmp_path, ["a.CR2", "b.CR2"], size=2000)
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=True, width=120)
+    with ProgressView(console, plan_edit(photos)) as view:
+        for event in events_for(photos):
+            view(event)
+    drawn = stream.getvalue()
+    assert "Photos" in drawn and "2/2" in drawn
+    assert "failed" in drawn and "no output [x]" in drawn
+
+
+def test_human_bytes() -> None:
+    assert [human_bytes(n) for n in (12, 1234, 48_000_000, 6e11)] == [
+        "12 B",
+        "1.2 kB",
+        "48.0 MB",
+        "600.0 GB",
+    ]
