@@ -171,10 +171,16 @@ def _progress(err: Console, total: int, *, enabled: bool) -> Iterator[ResultCall
         TimeRemainingColumn(),
         console=err,
         transient=True,
+        auto_refresh=False,  # no refresh thread: big merges fork workers, safe only without one
     )
     task = bar.add_task("merge", total=total)
+
+    def advance(_result: ItemResult) -> None:
+        bar.advance(task)
+        bar.refresh()
+
     with bar:
-        yield lambda _result: bar.advance(task)
+        yield advance
 
 
 def _changes_text(changes: CrsChanges) -> str:

@@ -14,12 +14,18 @@ Every file gets a status and a reason; one bad file never stops the others.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from itertools import islice
 from pathlib import Path
 
 from bridge.xmp.errors import JournalError, PublishError, XmpError
@@ -47,6 +53,9 @@ from bridge.xmp.sidecar import (
 CHUNK_SIZE = 64
 #: Threads publishing one chunk; mostly waiting in fsync, so more than the cores.
 IO_THREADS = 8
+#: From this many files on, merging runs in worker processes (starting them costs ~0.3 s).
+PROCESS_THRESHOLD = 256
+MAX_PROCESSES = 4
 
 
 class ItemStatus(StrEnum):
@@ -348,17 +357,68 @@ def _written(item: PlanItem, prepared: _Prepared) -> ItemResult:
     )
 
 
+def _merge_chunk(chunk: Sequence[PlanItem], now: datetime) -> list[_Prepared | ItemResult]:
+    return [_prepare(item, now) for item in chunk]
+
+
+def _can_fork() -> bool:
+    """Forked workers start at once and re-import nothing (spawned ones re-run the caller's
+    ``__main__``), but forking is only safe without other threads (their locks would be copied
+    held) and on Linux (macOS system libraries are not fork-safe)."""
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+@contextmanager
+def _mergers(count: int) -> Iterator[tuple[Executor, int]]:
+    """Where merging runs: forked worker processes for big batches (it is CPU-bound Python, so
+    threads would not help), else one thread beside the caller's (overlapping with writes)."""
+    cores = os.cpu_count() or 1
+    if count < PROCESS_THRESHOLD or cores < 2 or not _can_fork():
+        with ThreadPoolExecutor(1, thread_name_prefix="merge-cpu") as thread:
+            yield thread, 1
+        return
+    workers = min(cores, MAX_PROCESSES)
+    # With "fork", the executor starts every worker on the first submit, before its own
+    # management thread exists.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context) as processes:
+        yield processes, workers
+
+
+def _merged_chunks(
+    items: Sequence[PlanItem], now: datetime
+) -> Iterator[list[tuple[PlanItem, _Prepared | ItemResult]]]:
+    """Chunks of (item, merge result) in plan order, merged a few chunks ahead of the consumer."""
+    chunks = [items[i : i + CHUNK_SIZE] for i in range(0, len(items), CHUNK_SIZE)]
+    upcoming = iter(chunks)
+    with _mergers(len(items)) as (executor, workers):
+        ahead = deque(
+            (chunk, executor.submit(_merge_chunk, chunk, now))
+            for chunk in islice(upcoming, workers + 1)
+        )
+        try:
+            while ahead:
+                chunk, future = ahead.popleft()
+                following = next(upcoming, None)
+                if following is not None:
+                    ahead.append((following, executor.submit(_merge_chunk, following, now)))
+                yield list(zip(chunk, future.result(), strict=True))
+        finally:
+            for _, pending in ahead:
+                pending.cancel()
+
+
 def preview_plan(
     plan: MergePlan, now: datetime, *, on_result: ResultCallback | None = None
 ) -> MergeReport:
     """A dry run: the statuses and crs changes a real run would produce; nothing is written."""
     results = []
-    for item in plan.items:
-        prepared = _prepare(item, now)
-        result = prepared if isinstance(prepared, ItemResult) else _written(item, prepared)
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
+    for chunk in _merged_chunks(plan.items, now):
+        for item, prepared in chunk:
+            result = prepared if isinstance(prepared, ItemResult) else _written(item, prepared)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
     return MergeReport(None, True, tuple(results))
 
 
@@ -372,37 +432,21 @@ def apply_plan(
 ) -> MergeReport:
     """Merge and write every planned file: backups + journal first, then safe replaces.
 
-    Files go in chunks: a chunk's merges are computed, its backups written and journaled in
-    one transaction, then its targets published by a few threads so that the fsyncs overlap
-    (the file system commits them together) instead of queueing one by one. One chunk is
-    written (on a single journal thread, so the journal is never used concurrently) while the
-    next is merged.
+    Files go in chunks, merged ahead (see :func:`_mergers`) while earlier chunks are written.
+    A chunk's backups are written and journaled in one transaction, then its targets are
+    published by a few threads so that their fsyncs overlap (the file system commits them
+    together) instead of queueing one by one.
     ``before_replace`` is passed to :func:`publish` (a seam for concurrent-writer tests).
     """
     merge_id = new_merge_id(now)
     results: list[ItemResult] = []
-
-    def collect(done: Future[list[ItemResult]]) -> None:
-        for result in done.result():
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-
-    with (
-        ThreadPoolExecutor(IO_THREADS, thread_name_prefix="merge-io") as pool,
-        ThreadPoolExecutor(1, thread_name_prefix="merge-journal") as writer,
-    ):
+    with ThreadPoolExecutor(IO_THREADS, thread_name_prefix="merge-io") as pool:
         ctx = _ChunkContext(journal, merge_id, plan.into_dir, now, pool, before_replace)
-        in_flight: Future[list[ItemResult]] | None = None
-        for start in range(0, len(plan.items), CHUNK_SIZE):
-            chunk = plan.items[start : start + CHUNK_SIZE]
-            # Merging this chunk (CPU) overlaps with writing the previous one (mostly fsync).
-            prepared = list(zip(chunk, [_prepare(item, now) for item in chunk], strict=True))
-            if in_flight is not None:
-                collect(in_flight)
-            in_flight = writer.submit(_write_chunk, prepared, ctx)
-        if in_flight is not None:
-            collect(in_flight)
+        for chunk in _merged_chunks(plan.items, now):
+            for result in _write_chunk(chunk, ctx):
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
     wrote = any(r.status in (ItemStatus.CREATED, ItemStatus.UPDATED) for r in results)
     return MergeReport(merge_id if wrote else None, False, tuple(results))
 

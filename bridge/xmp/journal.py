@@ -147,21 +147,14 @@ def _iso(moment: datetime) -> str:
 
 
 class Journal:
-    """Open (creating if needed) the journal in ``data_dir``. Use as a context manager.
-
-    Not for concurrent use: one thread at a time may call it.
-    """
+    """Open (creating if needed) the journal in ``data_dir``. Use as a context manager."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.backup_root = data_dir / BACKUP_DIR
         try:
             self.backup_root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # One thread at a time, but not always the opening one (apply_plan writes from a
-            # worker thread while the caller's thread merges the next files).
-            self._db = sqlite3.connect(
-                data_dir / JOURNAL_FILE, timeout=30.0, check_same_thread=False
-            )
+            self._db = sqlite3.connect(data_dir / JOURNAL_FILE, timeout=30.0)
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(f"Cannot open the merge journal in {data_dir}: {exc}") from exc
         try:

@@ -365,3 +365,31 @@ def test_symlinked_or_fifo_sidecar_is_refused_not_replaced(
     assert got["IMG_2.xmp"][0] is ItemStatus.REFUSED and "not a regular file" in got["IMG_2.xmp"][1]
     assert (shoot / "IMG_1.xmp").is_symlink()
     assert elsewhere.read_bytes() == photographer_sidecar(shared_dir)
+
+
+def test_big_batches_merge_in_worker_processes_with_the_same_results(
+    tmp_path: Path, journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+    import threading
+
+    import bridge.xmp.batch as batch_module
+
+    if not batch_module._can_fork() or (os.cpu_count() or 1) < 2:
+        pytest.skip(f"worker processes need Linux, 2+ cores, no threads ({threading.enumerate()})")
+    monkeypatch.setattr(batch_module, "PROCESS_THRESHOLD", 1)
+    monkeypatch.setattr(batch_module, "CHUNK_SIZE", 3)
+    shoot = tmp_path / "shoot"
+    names = [f"IMG_{n}" for n in range(10)]
+    touch(shoot, *(f"{n}.NEF" for n in names))
+    sources = [_incoming(tmp_path / "in", f"{n}.xmp", f"{n}.NEF") for n in names]
+    sources.append(_incoming(tmp_path / "in", "IMG_99.xmp"))
+    plan = plan_merge(sources, shoot)
+    workers: list[int] = []
+    preview = preview_plan(plan, NOW, on_result=lambda r: workers.append(
+        len(multiprocessing.active_children())))  # fmt: skip
+    assert min(workers) >= 2
+    report = apply_plan(plan, journal, NOW)
+    assert [i.status for i in report.items] == [ItemStatus.CREATED] * 10 + [ItemStatus.REFUSED]
+    assert [i.changes for i in report.items] == [i.changes for i in preview.items]
+    assert all((shoot / f"{n}.xmp").exists() for n in names)
