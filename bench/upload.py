@@ -44,14 +44,19 @@ import psutil
 
 KEY = "bench-key"
 CURL_CONCURRENCY = 8
-TOOLS = ("bridge", "sdk", "curl")
+TOOLS = ("bridge", "bridge-no-md5", "sdk", "curl")
+# Without Content-MD5 (not what `edit` does): shows what hashing costs in the classic case.
+# Smart Editing's big files go up in parts without MD5 anyway, so it is not run there.
+CASE_TOOLS = {"classic": TOOLS, "smart": ("bridge", "sdk", "curl")}
 BLOCK = 4 * 2**20
 
 
 # ---- drivers (each runs in its own process) ------------------------------------------------
 
 
-async def drive_bridge(base_url: str, smart: bool, paths: list[Path]) -> float:
+async def drive_bridge(
+    base_url: str, smart: bool, paths: list[Path], *, send_md5: bool = True
+) -> float:
     """The real edit runner, cancelled as soon as it moves on from uploading to editing."""
     from bridge.imagen import I2IEditOptions, ImagenClient
     from bridge.jobs.events import ProjectPhase, RunEvent
@@ -70,6 +75,7 @@ async def drive_bridge(base_url: str, smart: bool, paths: list[Path]) -> float:
         plan=plan,
         out_dir=out,
         profile_key=None if smart else 5700,
+        send_md5=send_md5,
         i2i=I2IEditOptions() if smart else None,
     )
     async with ImagenClient(base_url, KEY) as client:
@@ -102,8 +108,10 @@ async def drive_sdk(base_url: str, smart: bool, paths: list[Path]) -> float:
 
 
 def run_driver(tool: str, base_url: str, smart: bool, paths: list[Path]) -> None:
-    drive = drive_bridge if tool == "bridge" else drive_sdk
-    wall = asyncio.run(drive(base_url, smart, paths))
+    if tool == "sdk":
+        wall = asyncio.run(drive_sdk(base_url, smart, paths))
+    else:
+        wall = asyncio.run(drive_bridge(base_url, smart, paths, send_md5=tool == "bridge"))
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"wall": wall, "peak_rss": peak_kib * 1024}))
 
@@ -245,7 +253,7 @@ def report(results: list[Measurement], note: str) -> str:
     ]
     for case in ("classic", "smart"):
         rows = {m.tool: m for m in results if m.case == case}
-        for tool in ("bridge", "sdk", "curl"):
+        for tool in TOOLS:
             m = rows.get(tool)
             if m is None:
                 continue
@@ -302,7 +310,9 @@ def main() -> None:
     try:
         for round_ in range(options.rounds):
             for case, paths in cases.items():
-                tools = TOOLS[round_ % 3 :] + TOOLS[: round_ % 3]
+                mine = CASE_TOOLS[case]
+                turn = round_ % len(mine)
+                tools = mine[turn:] + mine[:turn]
                 for tool in tools:
                     if tool == "curl":
                         m = measure_curl(case, base_url, paths, workdir)
