@@ -447,6 +447,9 @@ def apply_plan(
                 results.append(result)
                 if on_result is not None:
                     on_result(result)
+        # Once per folder, not per file: until then a crash may undo a rename, which leaves
+        # the old sidecar in place; the journal (judging by bytes) copes with either.
+        list(pool.map(fsync_dir, ctx.touched))
     wrote = any(r.status in (ItemStatus.CREATED, ItemStatus.UPDATED) for r in results)
     return MergeReport(merge_id if wrote else None, False, tuple(results))
 
@@ -459,6 +462,7 @@ class _ChunkContext:
     now: datetime
     pool: ThreadPoolExecutor
     before_replace: BeforeReplace | None
+    touched: set[Path] = field(default_factory=set)  # folders to fsync at the end
 
 
 def _write_chunk(
@@ -479,9 +483,7 @@ def _write_chunk(
             outcome = {id(p): _failed(item, p, str(exc)) for item, p in writes}
         else:
             errors = list(ctx.pool.map(lambda w: _publish(w[1], ctx.before_replace), writes))
-            for folder in {p.location.sidecar.parent for _, p in writes}:
-                fsync_dir(folder)
-            ctx.journal.done(ctx.merge_id, [s for s, e in zip(seqs, errors, strict=True) if not e])
+            ctx.touched.update(p.location.sidecar.parent for _, p in writes)
             ctx.journal.forget(ctx.merge_id, [s for s, e in zip(seqs, errors, strict=True) if e])
             for (item, p), error in zip(writes, errors, strict=True):
                 outcome[id(p)] = _failed(item, p, error) if error else _written(item, p)

@@ -8,9 +8,10 @@ whole (or parsed back from an append log) after every file, and listing merges w
 counts is one query.
 
 Crash safety comes from ordering: a file's backup is written and fsynced, then its row is
-committed, and only then is the target replaced. Undo never trusts the row's state: it compares
-the file on disk with the hashes recorded, so a merge interrupted at any point undoes cleanly,
-and a file the photographer (or Lightroom) changed since the merge is left alone.
+committed, and only then is the target replaced. A row therefore means "about to be written";
+undo never assumes the write happened: it compares the file on disk with the hashes recorded,
+so a merge interrupted at any point undoes cleanly, and a file the photographer (or Lightroom)
+changed since the merge is left alone.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ CREATE TABLE IF NOT EXISTS entries (
     old_sha256 TEXT,
     old_mode INTEGER,
     new_sha256 TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'undone')),
+    -- 'applied' from before the write: whether it happened is read off the file's bytes
+    state TEXT NOT NULL CHECK (state IN ('applied', 'undone')),
     PRIMARY KEY (merge_id, seq)
 );
 """
@@ -204,7 +206,7 @@ class Journal:
     ) -> list[int]:
         """Back up each ``(current, new bytes)`` durably, then journal them in one transaction.
 
-        Returns the entries' numbers, for :meth:`done` / :meth:`forget` after publishing.
+        Returns the entries' numbers, for :meth:`forget` if publishing then fails.
         ``executor`` writes the backups in parallel (their fsyncs overlap). If any backup
         fails, none is journaled and JournalError is raised: nothing may be published.
         """
@@ -252,17 +254,10 @@ class Journal:
             )
             self._db.executemany(
                 "INSERT INTO entries (merge_id, seq, sidecar, action, backup, old_sha256,"
-                " old_mode, new_sha256, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                " old_mode, new_sha256, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'applied')",
                 rows,
             )
         return [first + n for n in range(len(writes))]
-
-    def done(self, merge_id: str, seqs: Iterable[int]) -> None:
-        with self._db:
-            self._db.executemany(
-                "UPDATE entries SET state = 'done' WHERE merge_id = ? AND seq = ?",
-                [(merge_id, seq) for seq in seqs],
-            )
 
     def forget(self, merge_id: str, seqs: Iterable[int]) -> None:
         """These writes did not happen: drop their rows and backups."""

@@ -18,9 +18,8 @@ NOW = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
 def _write(journal: Journal, merge_id: str, target: Path, data: bytes) -> None:
     """What a merge does for one file: journal + backup first, then publish."""
     old = read_snapshot(target, max_bytes=10_000)
-    seqs = journal.record(merge_id, now=NOW, into_dir=target.parent, writes=[(old, data)])
+    journal.record(merge_id, now=NOW, into_dir=target.parent, writes=[(old, data)])
     publish(old, data)
-    journal.done(merge_id, seqs)
 
 
 def test_merge_ids_sort_by_time_and_are_folder_safe() -> None:
@@ -95,7 +94,8 @@ def test_updated_file_edited_after_merge_is_refused_and_backup_named(tmp_path: P
 
 
 def test_crash_before_publish_undoes_cleanly(tmp_path: Path) -> None:
-    """A row left 'pending' (crash between journal and replace) is judged by the bytes."""
+    """A row whose write never happened (crash between journal and replace) is judged by the
+    bytes."""
     a = tmp_path / "a.xmp"
     a.write_bytes(b"<a old/>")
     merge_id = new_merge_id(NOW)
