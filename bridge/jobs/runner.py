@@ -18,7 +18,7 @@ import contextlib
 import functools
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -131,14 +131,20 @@ async def run_edit(
     )
 
 
-async def _all(coros: Iterable[Coroutine[Any, Any, None]]) -> None:
-    """Run together; the first escaping error cancels the rest and is raised as itself."""
+@contextlib.asynccontextmanager
+async def _task_group() -> AsyncIterator[asyncio.TaskGroup]:
+    """A TaskGroup whose first escaping error cancels the rest and is raised as itself."""
     try:
         async with asyncio.TaskGroup() as group:
-            for coro in coros:
-                group.create_task(coro)
+            yield group
     except BaseExceptionGroup as failed:
         raise failed.exceptions[0] from None
+
+
+async def _all(coros: Iterable[Coroutine[Any, Any, None]]) -> None:
+    async with _task_group() as group:
+        for coro in coros:
+            group.create_task(coro)
 
 
 class _Runner:
@@ -349,21 +355,18 @@ class _ProjectRun:
             else:
                 self.state.uploaded.append(photo)
 
-        try:
-            async with asyncio.TaskGroup() as group:
-                for photo in big:
-                    group.create_task(one(photo, functools.partial(self._put_multipart, photo)))
-                for start in range(0, len(small), LINK_BATCH):
-                    batch = small[start : start + LINK_BATCH]
-                    md5s = await self._md5s(batch)
-                    links = await self._upload_links([(p.name, md5s.get(p.path)) for p in batch])
-                    for photo in batch:
-                        send = functools.partial(
-                            self._put_single, photo, links.get(photo.name), md5s.get(photo.path)
-                        )
-                        group.create_task(one(photo, send))
-        except BaseExceptionGroup as failed:
-            raise failed.exceptions[0] from None
+        async with _task_group() as group:
+            for photo in big:
+                group.create_task(one(photo, functools.partial(self._put_multipart, photo)))
+            for start in range(0, len(small), LINK_BATCH):
+                batch = small[start : start + LINK_BATCH]
+                md5s = await self._md5s(batch)
+                links = await self._upload_links([(p.name, md5s.get(p.path)) for p in batch])
+                for photo in batch:
+                    send = functools.partial(
+                        self._put_single, photo, links.get(photo.name), md5s.get(photo.path)
+                    )
+                    group.create_task(one(photo, send))
         order = {photo.path: i for i, photo in enumerate(photos)}
         self.state.uploaded.sort(key=lambda p: order[p.path])
 
