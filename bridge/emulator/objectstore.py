@@ -214,7 +214,7 @@ class ObjectStore:
                 with temp.open("xb") as sink:
                     for number in numbers:
                         with (upload.directory / _part_name(number)).open("rb") as source:
-                            shutil.copyfileobj(source, sink, CHUNK)
+                            _append(source, sink)
                 combined = hashlib.md5(
                     b"".join(parts[n].md5 for n in numbers), usedforsecurity=False
                 )
@@ -646,6 +646,23 @@ def _check_parts(upload_id: str, parts: Mapping[int, _Part]) -> None:
                 ProposedSize=parts[number].size,
                 MinSizeAllowed=MIN_PART_SIZE,
             )
+
+
+def _append(source: BinaryIO, sink: BinaryIO) -> None:
+    """Copy ``source`` to the end of ``sink`` in the kernel where it can (S3 assembles parts
+    server-side in no time; a Python copy loop made the emulator the bottleneck)."""
+    if hasattr(os, "copy_file_range"):
+        sink.flush()  # the kernel copy writes at the descriptor's offset, past Python's buffer
+        start = sink.tell()
+        try:
+            while os.copy_file_range(source.fileno(), sink.fileno(), 1 << 30):
+                pass
+            return
+        except OSError:  # a filesystem or kernel without it: start over in user space
+            source.seek(0)
+            sink.seek(start)
+            sink.truncate()
+    shutil.copyfileobj(source, sink, CHUNK)
 
 
 def _file_digest(stream: BinaryIO, algorithm: str) -> str:
