@@ -73,6 +73,7 @@ class EditArgs:
     json: bool = False
     merge: bool = True
     concurrency: int = 8
+    md5: bool = False
     processing_timeout_s: float = 12 * 3600.0
 
 
@@ -222,6 +223,7 @@ async def edit_flow(
             options=options,
             i2i=i2i,
             export=args.export,
+            send_md5=args.md5,
             edit_timeout_s=args.processing_timeout_s,
         )
         result = await _run(client, request, err, args.concurrency, logger)
@@ -390,6 +392,14 @@ def edit_command(
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=64, help="Parallel transfers.")
     ] = 8,
+    md5: Annotated[
+        bool,
+        typer.Option(
+            "--md5",
+            help="Send each file's MD5 so storage verifies every byte (costs one extra read "
+            "of every file before it goes up).",
+        ),
+    ] = False,
 ) -> None:
     """Edit photos on Imagen and download the results into an output folder."""
     switches = {
@@ -418,6 +428,7 @@ def edit_command(
         json=json_output,
         merge=merge,
         concurrency=concurrency,
+        md5=md5,
     )
     stdout, err = consoles()
 

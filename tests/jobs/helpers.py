@@ -67,6 +67,7 @@ async def edit(
     on_event: EventSink | None = None,
     logger: logging.Logger | None = None,
     api_key: str = "test-key",
+    send_md5: bool = False,
 ) -> RunResult:
     plan = plan_edit(paths, expect=expect, keep_folders_together=keep_folders_together)
     request = EditRequest(
@@ -76,6 +77,7 @@ async def edit(
         options=options or EditOptions(),
         i2i=i2i,
         export=export,
+        send_md5=send_md5,
         edit_timeout_s=120,
     )
     async with ImagenClient(emulator.base_url, api_key, retry_policy=FAST_RETRY) as client:

@@ -83,6 +83,31 @@ async def test_same_names_from_two_folders_land_in_two_projects(emulator_factory
     ).read_bytes()
 
 
+@pytest.mark.parametrize("send_md5", [False, True])
+async def test_md5_is_sent_only_when_asked_and_storage_checks_it(
+    emulator_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, send_md5: bool
+):
+    """With ``send_md5`` the links are signed for the file's MD5 and storage verifies the bytes:
+    a digest that does not match the body is refused, so that photo fails, nothing else."""
+    emulator = await emulator_factory(faults=_faults(**QUICK))
+    photos = make_photos(tmp_path / "shoot", ["IMG_1.CR2", "IMG_2.CR2"])
+    from bridge.jobs import runner
+
+    real_md5 = runner.md5_base64
+    wrong = real_md5(photos[0])  # IMG_2 announces IMG_1's digest
+
+    def md5_base64(path: Path) -> str:
+        return wrong if path.name == "IMG_2.CR2" else real_md5(path)
+
+    monkeypatch.setattr(runner, "md5_base64", md5_base64)
+
+    result = await edit(emulator, photos, tmp_path / "out", send_md5=send_md5)
+
+    statuses = {r.photo.name: r.status for r in result.photos}
+    assert statuses["IMG_1.CR2"] is PhotoStatus.EDITED
+    assert statuses["IMG_2.CR2"] is (PhotoStatus.FAILED if send_md5 else PhotoStatus.EDITED)
+
+
 async def test_failed_files_are_reported_per_photo(emulator_factory, tmp_path: Path):
     emulator = await emulator_factory(faults=_faults(fail_files=frozenset({"IMG_2.CR2"}), **QUICK))
     photos = make_photos(tmp_path, ["IMG_1.CR2", "IMG_2.CR2", "IMG_3.CR2"])
