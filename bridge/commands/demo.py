@@ -16,8 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bridge.commands.common import ExitCode, consoles, run_command
+from bridge.commands.console import ExitCode, consoles
 from bridge.commands.edit import EditArgs, edit_flow
+from bridge.commands.exits import run_command
 from bridge.emulator.app import EmulatorConfig
 from bridge.emulator.faults import FaultConfig
 from bridge.jobs.events import RunResult

@@ -21,13 +21,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from bridge.commands.common import (
-    ExitCode,
-    UsageError,
-    command_logger,
-    consoles,
-    run_command,
-)
+from bridge.commands.console import ExitCode, UsageError, command_logger, consoles
+from bridge.commands.exits import run_command
 from bridge.commands.progress_view import ProgressView
 from bridge.commands.session import imagen_client
 from bridge.emulator.app import EmulatorConfig

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from bridge.commands.common import ExitCode, consoles
+from bridge.commands.console import ExitCode, consoles
 from bridge.settings import SettingsError, load_settings
 from bridge.xmp.batch import (
     ItemResult,

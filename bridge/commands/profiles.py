@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bridge.commands.common import ExitCode, command_logger, consoles, run_command
+from bridge.commands.console import ExitCode, command_logger, consoles
+from bridge.commands.exits import run_command
 from bridge.commands.session import imagen_client
 from bridge.settings import load_settings
 

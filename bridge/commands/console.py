@@ -1,26 +1,17 @@
-"""What every one-shot command shares: exit codes, consoles, logging, turning errors into exits.
+"""What every command prints through: exit codes, the two consoles, warnings on stderr.
 
 Exit codes follow Imagen's own CLI: 0 success, 1 the run (or some photos)
 failed, 2 usage, configuration or authentication problems; 130 after Ctrl-C.
+Kept free of the HTTP stacks so that ``merge`` and ``undo`` start quickly.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Coroutine
 from enum import IntEnum
-from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.markup import escape
-
-from bridge.emulator.faults import FaultConfigError
-from bridge.imagen import ImagenAuthError, ImagenError, ImagenValidationError
-from bridge.jobs.plan import PlanError
-from bridge.settings import SettingsError
-from bridge.transfer import TransferError
 
 
 class ExitCode(IntEnum):
@@ -32,16 +23,6 @@ class ExitCode(IntEnum):
 
 class UsageError(Exception):
     """The command line asks for something that cannot work; the message says what to change."""
-
-
-_USAGE_ERRORS: tuple[type[Exception], ...] = (
-    UsageError,
-    SettingsError,
-    PlanError,
-    ImagenAuthError,
-    ImagenValidationError,
-    FaultConfigError,
-)
 
 
 def consoles() -> tuple[Console, Console]:
@@ -67,18 +48,3 @@ def command_logger(err: Console) -> logging.Logger:
     handler.set_name(_HANDLER_NAME)
     logger.addHandler(handler)
     return logger
-
-
-def run_command(coro: Coroutine[Any, Any, ExitCode], err: Console) -> ExitCode:
-    """Run ``coro`` and map what escapes it to a message on stderr and an exit code."""
-    try:
-        return asyncio.run(coro)
-    except KeyboardInterrupt:
-        err.print("Cancelled.", style="yellow")
-        return ExitCode.CANCELLED
-    except _USAGE_ERRORS as exc:
-        err.print(f"[red]Error:[/red] {escape(str(exc))}", highlight=False)
-        return ExitCode.USAGE
-    except (ImagenError, TransferError, OSError) as exc:
-        err.print(f"[red]Failed:[/red] {escape(str(exc))}", highlight=False)
-        return ExitCode.FAILED
