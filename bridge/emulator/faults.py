@@ -3,7 +3,9 @@
 Every decision is a pure function of (seed, what is asked, which request, the how-many-th time
 that same request is seen), never a draw from one shared random stream. So concurrent
 requests cannot steal each other's outcomes, a retry of a request gets a fresh decision, and
-a failing test replays exactly under the same seed.
+a failing test replays exactly under the same seed. "What is asked" leaves out the ids the
+emulator invents at random (project UUIDs, multipart upload ids): a rerun gets new ones, and
+must still meet the same faults.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import threading
 import tomllib
 from collections.abc import Mapping
@@ -210,7 +213,7 @@ class Faults:
         ``key`` names the transfer (object key, plus the part number for multipart parts).
         """
         rate = self.config.drop_upload_rate if kind == "upload" else self.config.drop_download_rate
-        return rate > 0 and self._draw("drop", kind, key) < rate
+        return rate > 0 and self._draw("drop", kind, _without_invented_ids(key)) < rate
 
     def _status_for(self, request: web.Request) -> int | None:
         config = self.config
@@ -221,9 +224,9 @@ class Faults:
         query = sorted(
             f"{name}={value}"
             for name, value in request.query.items()
-            if not name.startswith("X-Amz-")
+            if not name.startswith("X-Amz-") and name != "uploadId"
         )
-        draw = self._draw("status", request.method, request.path, *query)
+        draw = self._draw("status", request.method, _without_invented_ids(request.path), *query)
         for status, rate in (
             (429, config.rate_429),
             (500, config.rate_500),
@@ -242,3 +245,15 @@ class Faults:
         material = json.dumps([self.config.seed, occurrence, *identity], ensure_ascii=True)
         digest = hashlib.sha256(material.encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+# A project UUID, or an upload id / other random token of 16+ hex digits, as a path segment.
+_INVENTED_ID = re.compile(
+    r"(?<![^/])(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,})(?![^/])",
+    re.IGNORECASE,
+)
+
+
+def _without_invented_ids(path: str) -> str:
+    """``/storage/b/projects/<uuid>/uploads/a.jpg`` -> ``/storage/b/projects/*/uploads/a.jpg``."""
+    return _INVENTED_ID.sub("*", path)

@@ -147,6 +147,38 @@ async def test_drop_rate_is_partial_and_reproducible(make_store: MakeStore) -> N
     assert 0.15 <= first.count(False) / len(first) <= 0.45
 
 
+async def test_ids_the_emulator_invents_do_not_change_fault_decisions(
+    make_store: MakeStore,
+) -> None:
+    """A rerun gets new random project UUIDs and upload ids, and must meet the same faults."""
+
+    async def outcomes(served: Store, project: str, upload_id: str) -> list[tuple[int, bool]]:
+        key = f"projects/{project}/uploads/IMG_1.jpg"
+        served.store.write_object(key, b"y" * 4096)
+        url = served.store.presign("GET", key, origin=served.origin)
+        api = f"{served.origin}/v1/i2i/projects/{project}/multipart_uploads/{upload_id}/complete"
+        results = []
+        async with httpx.AsyncClient() as client:
+            for _ in range(30):
+                try:
+                    complete = (await client.get(url)).content == b"y" * 4096
+                except httpx.RemoteProtocolError:
+                    complete = False
+                results.append(((await client.post(api)).status_code, complete))
+        return results
+
+    faults = {"seed": 5, "rate_503": 0.3, "drop_download_rate": 0.3}
+    first = await outcomes(
+        await make_store(**faults), "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", "ab" * 16
+    )
+    rerun = await outcomes(
+        await make_store(**faults), "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "cd" * 16
+    )
+    assert first == rerun
+    assert {503} < {status for status, _ in first}  # faults did happen...
+    assert not all(complete for _, complete in first)  # ...on both sides
+
+
 async def test_client_that_hangs_up_mid_body_leaves_no_object(served: Store) -> None:
     url = served.store.presign("PUT", KEY, origin=served.origin)
     target = url.removeprefix(served.origin)
