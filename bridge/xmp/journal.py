@@ -17,6 +17,7 @@ changed since the merge is left alone.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from bridge.xmp.errors import JournalError, PublishError
 from bridge.xmp.publish import (
@@ -45,6 +47,8 @@ _SCHEMA_VERSION = 1
 _MERGE_ID = re.compile(r"^\d{8}-\d{6}-\d{6}-[0-9a-f]{4}$")
 #: Backups are restored whole; a sidecar cannot have grown past this since we wrote it.
 _MAX_RESTORE_BYTES = 64 * 2**20
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS merges (
@@ -138,6 +142,40 @@ def _blob_path(blob: bytes) -> Path:
     return Path(os.fsdecode(blob))
 
 
+def _tables(db: sqlite3.Connection) -> dict[str, str]:
+    """Each table's CREATE statement as SQLite stores it, whitespace folded."""
+    rows = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {name: " ".join(sql.split()) for name, sql in rows}
+
+
+@functools.cache
+def _expected_tables() -> dict[str, str]:
+    memory = sqlite3.connect(":memory:")
+    try:
+        memory.executescript(_SCHEMA)
+        return _tables(memory)
+    finally:
+        memory.close()
+
+
+def _sqlite_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """A database error (disk full, locked, damaged file) becomes a JournalError naming the
+    journal, never a traceback; what the method had not yet done stays undone."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            journal = args[0]
+            assert isinstance(journal, Journal)
+            raise JournalError(
+                f"The merge journal {journal.data_dir / JOURNAL_FILE} failed: {exc}"
+            ) from exc
+
+    return wrapper
+
+
 def _write_backup(job: tuple[Path, Snapshot]) -> None:
     path, old = job
     assert old.data is not None
@@ -183,6 +221,12 @@ class Journal:
         with self._db:
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        if _tables(self._db) != _expected_tables():
+            raise JournalError(
+                f"The merge journal {self.data_dir / JOURNAL_FILE} has a layout this "
+                "imagen-bridge does not know (another version wrote it). Move it aside to start "
+                f"a new journal; the backups in {self.backup_root} stay readable by hand"
+            )
 
     def close(self) -> None:
         self._db.close()
@@ -195,6 +239,7 @@ class Journal:
 
     # -- recording -------------------------------------------------------------------------
 
+    @_sqlite_errors
     def record(
         self,
         merge_id: str,
@@ -247,18 +292,25 @@ class Journal:
             )
             for n, ((old, new), backup) in enumerate(zip(writes, backups, strict=True))
         ]
-        with self._db:
-            self._db.execute(
-                "INSERT OR IGNORE INTO merges (id, created_at, into_dir) VALUES (?, ?, ?)",
-                (merge_id, _iso(now), _path_blob(into_dir.absolute())),
-            )
-            self._db.executemany(
-                "INSERT INTO entries (merge_id, seq, sidecar, action, backup, old_sha256,"
-                " old_mode, new_sha256, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'applied')",
-                rows,
-            )
+        try:
+            with self._db:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO merges (id, created_at, into_dir) VALUES (?, ?, ?)",
+                    (merge_id, _iso(now), _path_blob(into_dir.absolute())),
+                )
+                self._db.executemany(
+                    "INSERT INTO entries (merge_id, seq, sidecar, action, backup, old_sha256,"
+                    " old_mode, new_sha256, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'applied')",
+                    rows,
+                )
+        except sqlite3.Error:
+            for path, _ in jobs:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise
         return [first + n for n in range(len(writes))]
 
+    @_sqlite_errors
     def forget(self, merge_id: str, seqs: Iterable[int]) -> None:
         """These writes did not happen: drop their rows and backups."""
         for seq in seqs:
@@ -274,6 +326,7 @@ class Journal:
 
     # -- reading ---------------------------------------------------------------------------
 
+    @_sqlite_errors
     def merges(self) -> list[MergeSummary]:
         """Every merge with at least one write, newest first."""
         rows = self._db.execute(
@@ -301,6 +354,7 @@ class Journal:
 
     # -- undo ------------------------------------------------------------------------------
 
+    @_sqlite_errors
     def undo(self, merge_id: str, *, now: datetime) -> UndoReport:
         """Put every file of the merge back byte for byte, newest write first.
 

@@ -194,3 +194,31 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         db.execute("PRAGMA user_version=99")
     with pytest.raises(JournalError, match="newer"):
         Journal(tmp_path)
+
+
+def test_journal_of_an_unknown_layout_is_refused_clearly(tmp_path: Path) -> None:
+    """Same schema number, other tables (another build wrote it): refuse, never write into it."""
+    with sqlite3.connect(tmp_path / "merge-journal.sqlite3") as db:
+        db.execute("CREATE TABLE entries (merge_id TEXT, state TEXT CHECK (state IN ('done')))")
+        db.execute("PRAGMA user_version=1")
+    with pytest.raises(JournalError, match="layout this imagen-bridge does not know"):
+        Journal(tmp_path)
+
+
+def test_a_database_failure_while_recording_keeps_files_and_backups_clean(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    target = tmp_path / "IMG_1.xmp"
+    target.write_bytes(b"<photographer/>")
+    merge_id = new_merge_id(NOW)
+    with Journal(data_dir) as journal:
+        with sqlite3.connect(data_dir / "merge-journal.sqlite3") as other:
+            # The database refuses the row after the backup is on disk, as a full disk would.
+            other.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON entries"
+                " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+            )
+        with pytest.raises(JournalError, match=r"merge journal .* failed: database or disk"):
+            _write(journal, merge_id, target, b"<merged/>")
+        assert journal.merges() == []
+    assert target.read_bytes() == b"<photographer/>"
+    assert list((data_dir / "backups" / merge_id).iterdir()) == []
