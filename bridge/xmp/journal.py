@@ -142,6 +142,12 @@ def _blob_path(blob: bytes) -> Path:
     return Path(os.fsdecode(blob))
 
 
+def _backup_name(path: Path) -> str:
+    """The sidecar's name as valid text for the ``backup`` column: bytes that are not UTF-8
+    (a name from an old Windows share) become ``\\xff`` escapes, still a usable file name."""
+    return os.fsencode(path.name).decode("utf-8", "backslashreplace")
+
+
 def _tables(db: sqlite3.Connection) -> dict[str, str]:
     """Each table's CREATE statement as SQLite stores it, whitespace folded."""
     rows = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall()
@@ -261,7 +267,7 @@ class Journal:
         ).fetchone()[0]
         folder = self.backup_root / merge_id
         backups = [
-            f"{first + n:06d}-{old.path.name}" if old.data is not None else None
+            f"{first + n:06d}-{_backup_name(old.path)}" if old.data is not None else None
             for n, (old, _) in enumerate(writes)
         ]
         jobs = [

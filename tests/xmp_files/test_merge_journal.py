@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -222,3 +223,17 @@ def test_a_database_failure_while_recording_keeps_files_and_backups_clean(tmp_pa
         assert journal.merges() == []
     assert target.read_bytes() == b"<photographer/>"
     assert list((data_dir / "backups" / merge_id).iterdir()) == []
+
+
+def test_sidecar_name_that_is_not_utf8_is_backed_up_and_restored(tmp_path: Path) -> None:
+    """Names from old shares may hold bytes that are not UTF-8; the journal must take them."""
+    target = tmp_path / os.fsdecode(b"IMG_\xe9t\xe9.xmp")
+    target.write_bytes(b"<photographer/>")
+    merge_id = new_merge_id(NOW)
+    with Journal(tmp_path / "data") as journal:
+        _write(journal, merge_id, target, b"<merged/>")
+        (backup,) = (tmp_path / "data" / "backups" / merge_id).iterdir()
+        assert backup.read_bytes() == b"<photographer/>"
+        (item,) = journal.undo(merge_id, now=NOW).items
+    assert (item.sidecar, item.outcome) == (target, UndoOutcome.RESTORED)
+    assert target.read_bytes() == b"<photographer/>"
