@@ -149,9 +149,10 @@ def _backup_name(path: Path) -> str:
 
 
 def _tables(db: sqlite3.Connection) -> dict[str, str]:
-    """Each table's CREATE statement as SQLite stores it, whitespace folded."""
+    """Each table's CREATE statement as SQLite stores it, comments dropped, whitespace folded
+    (so rewording a comment in ``_SCHEMA`` does not make existing journals unknown)."""
     rows = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall()
-    return {name: " ".join(sql.split()) for name, sql in rows}
+    return {name: " ".join(re.sub(r"--[^\n]*", " ", sql).split()) for name, sql in rows}
 
 
 @functools.cache
@@ -215,24 +216,26 @@ class Journal:
             raise
 
     def _prepare(self) -> None:
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        """Check the file before writing anything to it; then create what is missing."""
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > _SCHEMA_VERSION:
             raise JournalError(
                 f"The merge journal {self.data_dir / JOURNAL_FILE} was written by a newer "
                 "imagen-bridge; upgrade to use it"
             )
-        with self._db:
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-        if _tables(self._db) != _expected_tables():
+        expected = _expected_tables()
+        if any(expected.get(name) != sql for name, sql in _tables(self._db).items()):
             raise JournalError(
                 f"The merge journal {self.data_dir / JOURNAL_FILE} has a layout this "
                 "imagen-bridge does not know (another version wrote it). Move it aside to start "
                 f"a new journal; the backups in {self.backup_root} stay readable by hand"
             )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        with self._db:
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._db.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bridge.xmp.errors import JournalError
-from bridge.xmp.journal import Journal, UndoOutcome, new_merge_id
+from bridge.xmp.journal import _SCHEMA, Journal, UndoOutcome, new_merge_id
 from bridge.xmp.publish import Snapshot, publish, read_snapshot
 
 NOW = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
@@ -199,11 +199,23 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 
 def test_journal_of_an_unknown_layout_is_refused_clearly(tmp_path: Path) -> None:
     """Same schema number, other tables (another build wrote it): refuse, never write into it."""
-    with sqlite3.connect(tmp_path / "merge-journal.sqlite3") as db:
+    path = tmp_path / "merge-journal.sqlite3"
+    with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE entries (merge_id TEXT, state TEXT CHECK (state IN ('done')))")
         db.execute("PRAGMA user_version=1")
+    db.close()
+    before = path.read_bytes()
     with pytest.raises(JournalError, match="layout this imagen-bridge does not know"):
         Journal(tmp_path)
+    assert path.read_bytes() == before
+
+
+def test_journal_whose_schema_differs_only_in_comments_opens(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "merge-journal.sqlite3") as db:
+        db.executescript(_SCHEMA.replace("-- ", "-- reworded: "))
+    db.close()
+    with Journal(tmp_path) as journal:
+        assert journal.merges() == []
 
 
 def test_a_database_failure_while_recording_keeps_files_and_backups_clean(tmp_path: Path) -> None:
