@@ -52,7 +52,8 @@ _T = TypeVar("_T")
 Safety = Literal["repeatable", "once"]
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-_BAD_KEY = re.compile(r"\s")
+_SPACE = re.compile(r"\s")
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what an HTTP header value can carry as it is
 
 
 @dataclass(frozen=True)
@@ -98,9 +99,15 @@ class ImagenClient:
     ) -> None:
         if not api_key or not api_key.strip():
             raise ImagenValidationError(f"The Imagen API key from {key_source} is empty.")
-        if _BAD_KEY.search(api_key.strip()):
+        if _SPACE.search(api_key.strip()):
             raise ImagenValidationError(
                 f"The Imagen API key from {key_source} contains spaces or line breaks."
+            )
+        if not _HEADER_SAFE.fullmatch(api_key.strip()):
+            # httpx would raise UnicodeEncodeError, whose repr holds the whole key.
+            raise ImagenValidationError(
+                f"The Imagen API key from {key_source} contains characters other than "
+                "ASCII letters, digits and punctuation (a pasted typographic quote?)."
             )
         self._key = api_key.strip()
         self.base_url = base_url.rstrip("/")

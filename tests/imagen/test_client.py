@@ -309,6 +309,10 @@ def test_keys_that_cannot_work_are_refused_without_showing_them() -> None:
         ImagenClient("http://127.0.0.1:1/v1", "abc\r\nX-Evil: 1", key_source="the config file")
     assert "line breaks" in str(caught.value)
     assert "abc" not in str(caught.value)
+    pasted = "\u201csk-live-abc\u201d"  # copied with typographic quotes
+    with pytest.raises(ImagenValidationError, match="ASCII letters") as caught:
+        ImagenClient("http://127.0.0.1:1/v1", pasted, key_source="the config file")
+    assert "sk-live-abc" not in repr(caught.value)
 
 
 def test_photography_type_enum_is_accepted_as_is() -> None:
