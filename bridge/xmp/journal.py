@@ -183,10 +183,16 @@ def _sqlite_errors(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _write_backup(job: tuple[Path, Snapshot]) -> None:
+def _write_backup(job: tuple[Path, Snapshot]) -> OSError | None:
+    """Write one backup; an error is returned, not raised, so that every write has ended
+    before a failure removes them all (none may land after the clean-up)."""
     path, old = job
     assert old.data is not None
-    write_new(path, old.data, mode=0o600)
+    try:
+        write_new(path, old.data, mode=0o600)
+    except OSError as exc:
+        return exc
+    return None
 
 
 def _iso(moment: datetime) -> str:
@@ -279,7 +285,9 @@ class Journal:
         try:
             folder.mkdir(mode=0o700, exist_ok=True)
             run = executor.map if executor is not None else map
-            list(run(_write_backup, jobs))
+            failure = next((e for e in list(run(_write_backup, jobs)) if e is not None), None)
+            if failure is not None:
+                raise failure
         except OSError as exc:
             for path, _ in jobs:
                 with contextlib.suppress(OSError):
