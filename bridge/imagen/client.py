@@ -42,7 +42,13 @@ from bridge.imagen.models import (
     Status,
 )
 from bridge.imagen.wire import error_message, unwrap
-from bridge.transfer import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after, redact_urls
+from bridge.transfer import (
+    RETRYABLE_ERRORS,
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    parse_retry_after,
+    redact_urls,
+)
 
 MAX_RESPONSE_BYTES = 64 * 2**20
 MAX_PARTS = 10_000
@@ -364,7 +370,7 @@ class ImagenClient:
                 status, body, reply_headers = await self._send(
                     method, path, json=json, params=params, headers=headers, poll=poll
                 )
-            except (httpx.TransportError, httpx.InvalidURL) as exc:
+            except (httpx.RequestError, httpx.InvalidURL) as exc:
                 error = self._transport_error(method, path, exc)
                 allowed = safety == "repeatable" or isinstance(exc, _NOT_SENT)
             else:
@@ -441,15 +447,12 @@ class ImagenClient:
         )
 
     def _transport_error(
-        self, method: str, path: str, exc: httpx.TransportError | httpx.InvalidURL
+        self, method: str, path: str, exc: httpx.RequestError | httpx.InvalidURL
     ) -> ImagenError:
-        retryable = isinstance(
-            exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError
-        )
         detail = self._redact(redact_urls(str(exc))) or "no details"
         return ImagenError(
             f"Could not reach Imagen ({method} {path}): {type(exc).__name__}: {detail}",
-            retryable=retryable,
+            retryable=isinstance(exc, RETRYABLE_ERRORS),
         )
 
     def _redact(self, text: str) -> str:

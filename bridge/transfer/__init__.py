@@ -11,6 +11,7 @@ from bridge.transfer.files import MAX_PARTS, MIN_PART_SIZE, md5_base64, part_cou
 from bridge.transfer.names import safe_file_name
 from bridge.transfer.progress import ProgressCallback, ProgressEvent
 from bridge.transfer.retry import (
+    RETRYABLE_ERRORS,
     RETRYABLE_STATUSES,
     RetryPolicy,
     parse_retry_after,
@@ -22,6 +23,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_PARTS",
     "MIN_PART_SIZE",
+    "RETRYABLE_ERRORS",
     "RETRYABLE_STATUSES",
     "LinkProvider",
     "PartLinkProvider",

@@ -34,6 +34,7 @@ from bridge.transfer.files import (
 from bridge.transfer.names import contained_path, safe_file_name
 from bridge.transfer.progress import ByteCounter, ProgressCallback
 from bridge.transfer.retry import (
+    RETRYABLE_ERRORS,
     RETRYABLE_STATUSES,
     RetryPolicy,
     parse_retry_after,
@@ -235,7 +236,7 @@ class Transfer:
                         reply = await _read_capped(response)
                 except SourceChangedError as exc:
                     raise TransferError(f"{name}: {exc}", name=name) from exc
-                except (httpx.TransportError, httpx.InvalidURL) as exc:
+                except (httpx.RequestError, httpx.InvalidURL) as exc:
                     raise _transport_failure(exc) from exc
                 except OSError as exc:
                     raise _unreadable(name, exc) from exc
@@ -327,7 +328,7 @@ class Transfer:
                     chunks = response.aiter_bytes() if state.encoded else response.aiter_raw()
                     async for chunk in chunks:
                         state.write(chunk)
-            except (httpx.TransportError, httpx.InvalidURL) as exc:
+            except (httpx.RequestError, httpx.InvalidURL) as exc:
                 raise _transport_failure(exc) from exc
         if not state.encoded and state.total is not None and state.written != state.total:
             raise _Failure(f"connection ended after {state.written} of {state.total} bytes")
@@ -496,17 +497,12 @@ def _refusal_failure(response: httpx.Response, body: bytes) -> _Failure:
     )
 
 
-def _transport_failure(exc: httpx.TransportError | httpx.InvalidURL) -> _Failure:
-    """Timeouts, refused/dropped connections and broken responses are worth another try.
-
-    A link that is not a usable URL at all is not.
-    """
-    retryable = isinstance(
-        exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError
-    )
+def _transport_failure(exc: httpx.RequestError | httpx.InvalidURL) -> _Failure:
+    """A request that got no usable answer; another try helps only for RETRYABLE_ERRORS."""
     detail = redact_urls(str(exc))
     return _Failure(
-        f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__, retryable=retryable
+        f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__,
+        retryable=isinstance(exc, RETRYABLE_ERRORS),
     )
 
 

@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+import httpx
+
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Timeouts, refused or dropped connections and broken responses; not a bad URL, an
+# unsupported scheme, a redirect loop or a body that cannot be decoded.
+RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 _URL_QUERY = re.compile(r"(https?://[^\s?#'\"]*)\?[^\s'\"]*")
 

@@ -257,6 +257,14 @@ async def test_a_non_json_success_is_a_clear_error(api: ApiDouble, client: Image
         await client.profiles()
 
 
+async def test_an_undecodable_body_is_a_clear_error(api: ApiDouble, client: ImagenClient) -> None:
+    api.answer("GET", "/v1/profiles", Answer(200, b"not gzip", {"Content-Encoding": "gzip"}))
+    with pytest.raises(ImagenError, match="DecodingError") as caught:
+        await client.profiles()
+    assert caught.value.retryable is False
+    assert len(api.calls) == 1
+
+
 async def test_an_unexpected_shape_is_a_clear_error(api: ApiDouble, client: ImagenClient) -> None:
     api.answer("GET", f"/v1/projects/{UUID}/export/status", Answer(200, {"progress": 3}))
     with pytest.raises(ImagenError, match="the export status in an unexpected shape"):

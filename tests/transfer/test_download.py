@@ -220,3 +220,16 @@ async def test_a_body_encoded_against_our_wishes_is_decoded_and_restarted_on_dro
     assert path.read_bytes() == data
     assert storage.seen[0].headers["Accept-Encoding"] == "identity"
     assert "Range" not in storage.seen[1].headers  # encoded offsets cannot be resumed
+
+
+async def test_a_body_that_cannot_be_decoded_is_a_transfer_error(
+    storage: FakeStorage, tmp_path: Path
+) -> None:
+    storage.objects["o"] = b"not gzip at all"
+    storage.encodings["o"] = "gzip"
+    async with Transfer(retry=FAST_RETRY) as transfer:
+        with pytest.raises(TransferError, match="DecodingError") as caught:
+            await transfer.download(storage.link("o"), tmp_path, "a.xmp")
+    assert caught.value.retryable is False
+    assert len(storage.seen) == 1
+    assert entries(tmp_path) == []
