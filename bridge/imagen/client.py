@@ -43,6 +43,7 @@ from bridge.imagen.models import (
 )
 from bridge.imagen.wire import error_message, unwrap
 from bridge.transfer import (
+    MAX_PARTS,
     RETRYABLE_ERRORS,
     RETRYABLE_STATUSES,
     RetryPolicy,
@@ -51,7 +52,6 @@ from bridge.transfer import (
 )
 
 MAX_RESPONSE_BYTES = 64 * 2**20
-MAX_PARTS = 10_000
 DEFAULT_KEY_SOURCE = "the configured API key"
 
 _T = TypeVar("_T")
