@@ -351,7 +351,7 @@ def _print_undo(out: Console, report: UndoReport, *, as_json: bool) -> None:
                     {
                         "sidecar": shown(item.sidecar),
                         "outcome": item.outcome.value,
-                        "reason": item.reason,
+                        "reason": None if item.reason is None else shown(item.reason),
                     }
                     for item in report.items
                 ],

@@ -136,3 +136,21 @@ def test_installed_command_with_unicode_arguments(tmp_path: Path, shared_dir: Pa
     report = json.loads(done.stdout)
     assert report["items"][0]["sidecar"] == str(shoot / "IMG_2.xmp")
     assert (shoot / "IMG_2.xmp").exists()
+
+
+def test_undo_json_with_a_name_that_is_not_utf8(tmp_path: Path) -> None:
+    shoot = tmp_path / "shoot"
+    touch(shoot, os.fsdecode(b"IMG_\xe9.CR2"))
+    sidecar = shoot / os.fsdecode(b"IMG_\xe9.xmp")
+    sidecar.write_bytes(incoming_xmp(None, exposure="-1.00"))
+    incoming = tmp_path / "in"
+    incoming.mkdir()
+    (incoming / os.fsdecode(b"IMG_\xe9.xmp")).write_bytes(incoming_xmp(None))
+    merged = runner.invoke(app, ["merge", str(incoming), "--into", str(shoot), "--json"])
+    assert merged.exit_code == 0, merged.output
+    sidecar.chmod(0o444)  # the photographer locked it since: undo may not replace it
+    undone = runner.invoke(app, ["undo", "--last", "--json"])
+    assert undone.exit_code == 1, undone.exception
+    (item,) = json.loads(undone.stdout)["items"]
+    assert item["outcome"] == "failed"
+    assert "IMG_\\udce9.xmp is read-only" in item["reason"]
