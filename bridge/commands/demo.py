@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bridge.commands.console import ExitCode, consoles
+from bridge.commands.console import ExitCode, UsageError, consoles
 from bridge.commands.edit import EditArgs, edit_flow
 from bridge.commands.exits import run_command
 from bridge.emulator.app import EmulatorConfig
@@ -51,6 +51,15 @@ SHOWN_SETTINGS = (
     "Vibrance",
     "Saturation",
 )
+
+
+def check_new_or_empty(folder: Path) -> None:
+    """The demo writes sample files and edits into ``folder``: never into one holding files."""
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise UsageError(
+            f"--folder {folder} is not a new or empty folder; the demo writes its sample "
+            "shoot there and overwrites nothing"
+        )
 
 
 def make_sample_shoot(folder: Path) -> list[Path]:
@@ -98,7 +107,8 @@ def demo_command(
     folder: Annotated[
         Path | None,
         typer.Option(
-            "--folder", help="Where to create the sample shoot (default: a new temp folder)."
+            "--folder",
+            help="A new or empty folder for the sample shoot (default: a new temp folder).",
         ),
     ] = None,
     processing_s: Annotated[
@@ -113,6 +123,7 @@ def demo_command(
 
     async def flow() -> ExitCode:
         settings = load_settings()
+        check_new_or_empty(base)
         photos = make_sample_shoot(shoot)
         args = EditArgs(
             paths=photos,

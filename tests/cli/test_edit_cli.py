@@ -238,6 +238,17 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "imagen-bridge undo" in done.stdout
 
 
+def test_demo_refuses_a_folder_that_holds_files(tmp_path: Path) -> None:
+    """A sample file of the same name must not replace the photographer's."""
+    mine = tmp_path / "shoot" / "DSC_0001.NEF"
+    mine.parent.mkdir()
+    mine.write_bytes(b"a real raw")
+    done = invoke("demo", "--folder", str(tmp_path), "--processing-seconds", "0")
+    assert done.exit_code == 2, done.stderr
+    assert "not a new or empty folder" in " ".join(done.stderr.split())
+    assert files_under(tmp_path) == {"shoot/DSC_0001.NEF": b"a real raw"}
+
+
 def _quick():  # type: ignore[no-untyped-def]
     from bridge.emulator.faults import FaultConfig
 
