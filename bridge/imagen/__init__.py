@@ -1,4 +1,4 @@
-"""The Imagen v1 API: typed models, one client method per endpoint, status polling."""
+"""The Imagen v1 API: typed models, one client method per endpoint used, status polling."""
 
 from bridge.imagen.client import API_RETRY, ClientTimeouts, ImagenClient
 from bridge.imagen.errors import (

@@ -1,4 +1,4 @@
-"""The Imagen v1 API: one method per endpoint, on one pooled HTTP connection set.
+"""The Imagen v1 API: one method per endpoint the bridge uses, on one pooled connection set.
 
 Retries: reads (GET), link requests and other calls whose repetition changes
 nothing are retried with backoff and jitter on 429 (after ``Retry-After``),
@@ -240,16 +240,6 @@ class ImagenClient:
         path = f"/projects/{_seg(uuid)}/export/get_temporary_download_links"
         return self._links(await self._call("GET", path), "the export download links")
 
-    async def export_upload_link(self, uuid: str, file_name: str) -> FileLink:
-        path = f"/projects/{_seg(uuid)}/export/get_upload_link"
-        data = await self._call("GET", path, params={"file_name": file_name})
-        return self._one_link(data, file_name, "the export upload link")
-
-    async def export_download_link(self, uuid: str, file_name: str) -> FileLink:
-        path = f"/projects/{_seg(uuid)}/export/get_download_link"
-        data = await self._call("GET", path, params={"file_name": file_name})
-        return self._one_link(data, file_name, "the export download link")
-
     # -- Smart Editing (I2I) -------------------------------------------------------
 
     async def i2i_create_project(self, name: str | None = None) -> str:
@@ -262,17 +252,6 @@ class ImagenClient:
         params = _page_params(page, size, is_archived, None)
         data = await self._call("GET", "/i2i/projects", params=params)
         return self._parse(ProjectPage, data, "the Smart Editing project list")
-
-    async def i2i_is_valid_name(self, name: str) -> bool:
-        """Whether ``name`` is free; a 2xx without a recognisable flag counts as valid."""
-        data = await self._call("GET", "/i2i/projects/is_valid_name", params={"name": name})
-        if isinstance(data, bool):
-            return data
-        if isinstance(data, dict):
-            for key in ("is_valid", "valid"):
-                if isinstance(data.get(key), bool):
-                    return bool(data[key])
-        return True
 
     async def i2i_project(self, uuid: str, *, get_thumbnail: bool = False) -> ProjectInfo:
         """The project; its ``status`` is the Smart Editing status."""
@@ -297,11 +276,6 @@ class ImagenClient:
         path = f"/i2i/projects/{_seg(uuid)}/get_temporary_upload_links"
         data = await self._call("POST", path, json=body)
         return _require_all(self._links(data, "the upload links"), files)
-
-    async def i2i_upload_link(self, uuid: str, file_name: str) -> FileLink:
-        path = f"/i2i/projects/{_seg(uuid)}/get_upload_link"
-        data = await self._call("GET", path, params={"file_name": file_name})
-        return self._one_link(data, file_name, "the upload link")
 
     async def i2i_multipart_create(
         self, uuid: str, file_name: str, part_count: int
@@ -341,11 +315,6 @@ class ImagenClient:
     async def i2i_download_links(self, uuid: str) -> list[FileLink]:
         path = f"/i2i/projects/{_seg(uuid)}/get_temporary_download_links"
         return self._links(await self._call("GET", path), "the download links")
-
-    async def i2i_download_link(self, uuid: str, file_name: str) -> FileLink:
-        path = f"/i2i/projects/{_seg(uuid)}/get_download_link"
-        data = await self._call("GET", path, params={"file_name": file_name})
-        return self._one_link(data, file_name, "the download link")
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -470,11 +439,6 @@ class ImagenClient:
 
     def _links(self, data: Any, what: str) -> list[FileLink]:
         return self._parse(list[FileLink], _listed(data, "files_list"), what)
-
-    def _one_link(self, data: Any, file_name: str, what: str) -> FileLink:
-        if isinstance(data, dict) and "file_name" not in data:
-            data = {**data, "file_name": file_name}
-        return self._parse(FileLink, data, what)
 
 
 def _seg(value: str) -> str:
