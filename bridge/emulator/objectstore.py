@@ -30,10 +30,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
-from aiohttp import web
-
-# aiohttp's own "100 Continue" answer, reused once a PUT's headers have passed our checks.
-from aiohttp.web_urldispatcher import _default_expect_handler
+from aiohttp import HttpVersion11, web
 
 from bridge.emulator.faults import Faults
 from bridge.emulator.ranges import parse_range
@@ -355,14 +352,22 @@ class ObjectStore:
         return guarded
 
     async def _expect_put(self, request: web.Request) -> web.StreamResponse | None:
-        """Refuse a bad PUT before the client sends its body, as S3 does for ``Expect``."""
+        """Refuse a bad PUT before the client sends its body, as S3 does for ``Expect``.
+
+        A good one gets the interim "100 Continue", written the way aiohttp documents for a
+        custom ``expect_handler`` (its default handler is private).
+        """
         try:
             self._check_put(request)
         except StoreError as error:
             response = error_response(error)
             response.force_close()  # the body will not follow: the connection is spent
             return response
-        await _default_expect_handler(request)
+        if request.version == HttpVersion11:
+            expect = request.headers["Expect"]
+            if expect.lower() != "100-continue":
+                raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect[:100]}")
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         return None
 
     def _check_put(self, request: web.Request) -> _PutPlan:

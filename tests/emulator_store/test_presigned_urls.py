@@ -16,7 +16,7 @@ import pytest
 from bridge.emulator.objectstore import BUCKET
 
 from .conftest import MakeStore, Store
-from .helpers import curl, files_under, s3_error
+from .helpers import curl, files_under, raw_exchange, s3_error
 
 KEY = "projects/4f1c/uploads/IMG 0001 Ü 東京 📷.NEF"
 
@@ -212,6 +212,19 @@ async def test_expect_continue_is_refused_before_the_body(
     )
     assert good.status == 200
     assert served.store.sha256(KEY) == hashlib.sha256(photo.read_bytes()).hexdigest()
+
+
+async def test_expectations_are_answered_from_the_headers(served: Store) -> None:
+    target = served.store.presign("PUT", KEY, origin=served.origin).removeprefix(served.origin)
+    head = "PUT {} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: {}\r\n\r\n"
+    # A good PUT is told to go on before it sends a byte of its body ...
+    answer = await raw_exchange(served.origin, head.format(target, "100-continue").encode())
+    assert answer == b"HTTP/1.1 100 Continue\r\n\r\n"
+    # ... and an expectation the store does not know is refused.
+    answer = await raw_exchange(served.origin, head.format(target, "magic").encode())
+    assert answer.startswith(b"HTTP/1.1 417 Expectation Failed\r\n")
+    assert b"100 Continue" not in answer
+    assert not served.store.exists(KEY)
 
 
 async def test_entity_too_large(make_store: MakeStore, tmp_path: Path) -> None:
