@@ -5,7 +5,7 @@ to a temp file with ``Range`` resume and atomic publish, fresh links on
 expiry, bounded concurrency and byte progress.
 """
 
-from bridge.transfer.engine import DEFAULT_TIMEOUT, LinkProvider, PartLinkProvider, Transfer
+from bridge.transfer.engine import DEFAULT_TIMEOUT, LinkProvider, Transfer
 from bridge.transfer.errors import TransferError
 from bridge.transfer.files import MAX_PARTS, MIN_PART_SIZE, md5_base64, part_count, plan_parts
 from bridge.transfer.names import safe_file_name
@@ -26,7 +26,6 @@ __all__ = [
     "RETRYABLE_ERRORS",
     "RETRYABLE_STATUSES",
     "LinkProvider",
-    "PartLinkProvider",
     "ProgressCallback",
     "ProgressEvent",
     "RetryPolicy",

@@ -44,7 +44,6 @@ from bridge.transfer.retry import (
 from bridge.transfer.s3 import MAX_ERROR_BODY, parse_refusal
 
 LinkProvider = Callable[[], Awaitable[str]]
-PartLinkProvider = Callable[[int], Awaitable[str]]
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=60.0)
 
@@ -157,7 +156,6 @@ class Transfer:
         part_size: int,
         *,
         name: str,
-        refresh_part: PartLinkProvider | None = None,
         done_parts: Collection[int] = (),
         on_part_done: Callable[[int], None] | None = None,
     ) -> None:
@@ -166,8 +164,9 @@ class Transfer:
         Each part is retried on its own from its offset. ``done_parts`` are
         skipped (a resumed upload); ``on_part_done(n)`` is called as each part
         lands, so a caller can persist it. On failure the TransferError says
-        whether keeping the upload and trying later can help (``retryable`` /
-        ``link_expired``); when neither, the caller should abort the upload.
+        whether trying the same links later can help (``retryable``) or the
+        links expired (``link_expired``: part links are not refreshed here, the
+        caller starts a new upload); when neither, the caller should abort.
         """
         size = await _size_of(path, name)
         count = part_count(size, part_size)
@@ -183,10 +182,9 @@ class Transfer:
 
         async def upload_part(number: int) -> None:
             offset, length = _part_span(number, part_size, size)
-            refresh = functools.partial(refresh_part, number) if refresh_part else None
             await self._put_range(
                 path, offset, length, part_urls[number], name=name,
-                label=f"{name} part {number}/{count}", content_md5=None, refresh=refresh,
+                label=f"{name} part {number}/{count}", content_md5=None, refresh=None,
                 progress=progress, slot=number, file_size=size,
             )  # fmt: skip
             if on_part_done is not None:

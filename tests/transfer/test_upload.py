@@ -224,25 +224,20 @@ async def test_multipart_parts_run_in_parallel_and_a_dropped_part_is_resent(
     assert lengths == {1: str(part_size), 2: str(part_size), 3: "12345"}
 
 
-async def test_an_expired_part_link_is_refreshed_for_that_part_only(
+async def test_an_expired_part_link_ends_the_upload_saying_so(
     storage: FakeStorage, tmp_path: Path
 ) -> None:
     part_size = 5 * MiB
-    path, data = photo(tmp_path, "pano.jpg", 2 * part_size)
+    path, _ = photo(tmp_path, "pano.jpg", 2 * part_size)
     storage.plan("big", Expire(), part=2)
-    refreshed: list[int] = []
-
-    async def refresh_part(number: int) -> str:
-        refreshed.append(number)
-        return storage.link("big", part=number)
-
     urls = {n: storage.link("big", part=n) for n in (1, 2)}
     async with Transfer(retry=FAST_RETRY) as transfer:
-        await transfer.put_multipart(
-            path, urls, part_size, name="pano.jpg", refresh_part=refresh_part
-        )
-    assert refreshed == [2]
-    assert storage.assembled("big") == data
+        with pytest.raises(TransferError) as caught:
+            await transfer.put_multipart(path, urls, part_size, name="pano.jpg")
+    error = caught.value
+    assert (error.status, error.code, error.link_expired) == (403, "AccessDenied", True)
+    assert "part 2/2" in str(error)
+    assert [s.part for s in storage.seen].count(2) == 1  # an expired link is not tried again
 
 
 async def test_a_resumed_multipart_upload_skips_parts_already_done(
