@@ -28,7 +28,7 @@ from bridge.commands.session import imagen_client
 from bridge.emulator.app import EmulatorConfig
 from bridge.imagen import EditOptions, I2IEditOptions, ImagenClient, PhotographyType, Profile
 from bridge.jobs.events import PhotoStatus, RunResult
-from bridge.jobs.plan import Expectation, ImageKind, Plan, plan_edit
+from bridge.jobs.plan import Expectation, ImageKind, Plan, plan_edit, refuse_other_kinds
 from bridge.jobs.runner import EditRequest, run_edit
 from bridge.jobs.sidecars import merge_sidecars
 from bridge.settings import Settings, load_settings
@@ -200,12 +200,9 @@ async def edit_flow(
             assert args.profile is not None
             profile = resolve_profile(await client.profiles(), args.profile, plan)
             profile_key = profile.profile_key
-            plan = plan_edit(
-                args.paths,
-                expect=expectation_for(profile),
-                recursive=args.recursive,
-                keep_folders_together=hdr,
-            )
+            expect = expectation_for(profile)
+            if expect is not None:
+                refuse_other_kinds(plan, expect)
         for skipped in plan.skipped:
             err.print(f"skipped {escape(str(skipped.path))}: {escape(skipped.reason)}")
         request = EditRequest(

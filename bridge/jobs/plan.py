@@ -145,11 +145,7 @@ def plan_edit(
     photos, skipped, problems = _collect(paths, recursive=recursive)
     hint = SUPPORTED_HINT if any("unsupported file type" in p for p in problems) else None
     if expect is not None:
-        problems += [
-            f"{photo.path}: {_KIND_WORDS[photo.kind]} file, but the {expect.reason}"
-            for photo in photos
-            if photo.kind is not expect.kind
-        ]
+        problems += _kind_problems(photos, expect)
     if keep_folders_together:
         problems += _clashes_within_folders(photos)
     if not problems and not photos:
@@ -157,6 +153,25 @@ def plan_edit(
     if problems:
         raise PlanError(problems, hint=hint)
     return Plan(projects=_partition(photos, keep_folders_together), skipped=tuple(skipped))
+
+
+def refuse_other_kinds(plan: Plan, expect: Expectation) -> None:
+    """Raise PlanError naming every planned photo that ``expect`` does not edit.
+
+    For an expectation known only after planning (the profile's image type), so the
+    files are not walked and checked a second time.
+    """
+    problems = _kind_problems(plan.photos, expect)
+    if problems:
+        raise PlanError(problems)
+
+
+def _kind_problems(photos: Iterable[Photo], expect: Expectation) -> list[str]:
+    return [
+        f"{photo.path}: {_KIND_WORDS[photo.kind]} file, but the {expect.reason}"
+        for photo in photos
+        if photo.kind is not expect.kind
+    ]
 
 
 def _collect(
