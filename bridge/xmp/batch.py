@@ -447,11 +447,15 @@ def apply_plan(
                 results.append(result)
                 if on_result is not None:
                     on_result(result)
+        written = {
+            r.sidecar.parent
+            for r in results
+            if r.sidecar is not None and r.status in (ItemStatus.CREATED, ItemStatus.UPDATED)
+        }
         # Once per folder, not per file: until then a crash may undo a rename, which leaves
         # the old sidecar in place; the journal (judging by bytes) copes with either.
-        list(pool.map(fsync_dir, ctx.touched))
-    wrote = any(r.status in (ItemStatus.CREATED, ItemStatus.UPDATED) for r in results)
-    return MergeReport(merge_id if wrote else None, False, tuple(results))
+        list(pool.map(fsync_dir, written))
+    return MergeReport(merge_id if written else None, False, tuple(results))
 
 
 @dataclass(frozen=True)
@@ -462,7 +466,6 @@ class _ChunkContext:
     now: datetime
     pool: ThreadPoolExecutor
     before_replace: BeforeReplace | None
-    touched: set[Path] = field(default_factory=set)  # folders to fsync at the end
 
 
 def _write_chunk(
@@ -483,7 +486,6 @@ def _write_chunk(
             outcome = {id(p): _failed(item, p, str(exc)) for item, p in writes}
         else:
             errors = list(ctx.pool.map(lambda w: _publish(w[1], ctx.before_replace), writes))
-            ctx.touched.update(p.location.sidecar.parent for _, p in writes)
             ctx.journal.forget(ctx.merge_id, [s for s, e in zip(seqs, errors, strict=True) if e])
             for (item, p), error in zip(writes, errors, strict=True):
                 outcome[id(p)] = _failed(item, p, error) if error else _written(item, p)
