@@ -11,6 +11,7 @@ from aiohttp import web
 from bridge.imagen import ClientTimeouts, ImagenClient
 from bridge.transfer import RetryPolicy
 from tests.imagen.api_double import ApiDouble
+from tests.transfer.conftest import sleeps  # noqa: F401 - the fixture, shared
 
 SECRET_KEY = "sk-live-THIS-MUST-NEVER-LEAK-0123456789"
 KEY_SOURCE = "the IMAGEN_API_KEY environment variable"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -25,3 +26,20 @@ async def storage(
     yield fake
     # Whatever the test did: no storage request may ever carry the Imagen API key.
     assert [s for s in fake.seen if "x-api-key" in s.headers] == []
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The duration of every ``asyncio.sleep`` awaited during the test (each still sleeps).
+
+    Lets a test check the wait a retry asked for without measuring the clock.
+    """
+    real_sleep = asyncio.sleep
+    seen: list[float] = []
+
+    async def recording_sleep(delay: float, result: Any = None) -> Any:
+        seen.append(delay)
+        return await real_sleep(delay, result)
+
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
+    return seen

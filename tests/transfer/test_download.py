@@ -55,7 +55,11 @@ async def test_a_server_that_ignores_range_gets_a_clean_restart(
 
 @pytest.mark.parametrize("status", [429, 503])
 async def test_throttled_downloads_wait_and_retry(
-    storage: FakeStorage, tmp_path: Path, status: int, caplog: pytest.LogCaptureFixture
+    storage: FakeStorage,
+    tmp_path: Path,
+    status: int,
+    caplog: pytest.LogCaptureFixture,
+    sleeps: list[float],
 ) -> None:
     storage.objects["out"] = b"<x:xmpmeta/>"
     storage.plan("out", Reply(status, retry_after="1"))
@@ -64,6 +68,7 @@ async def test_throttled_downloads_wait_and_retry(
             path = await transfer.download(storage.link("out"), tmp_path, "a.xmp")
     assert path.read_bytes() == b"<x:xmpmeta/>"
     assert "retrying in 1.0 s" in caplog.text
+    assert 1.0 in sleeps
 
 
 async def test_an_expired_download_link_is_refreshed(storage: FakeStorage, tmp_path: Path) -> None:
