@@ -191,6 +191,9 @@ async def edit_flow(
     expect = SMART_EXPECTATION if args.smart else None
     plan = plan_edit(args.paths, expect=expect, recursive=args.recursive, keep_folders_together=hdr)
     out_dir = choose_out_dir(args.out)
+    photography_type = (
+        PhotographyType.parse(args.photography_type) if args.photography_type else None
+    )
     logger = command_logger(err)
     async with imagen_client(
         settings, err=err, logger=logger, emulator=emulator, demo=demo
@@ -209,9 +212,7 @@ async def edit_flow(
             plan=plan,
             out_dir=out_dir,
             profile_key=profile_key,
-            photography_type=(
-                PhotographyType.parse(args.photography_type) if args.photography_type else None
-            ),
+            photography_type=photography_type,
             options=options,
             i2i=i2i,
             export=args.export,

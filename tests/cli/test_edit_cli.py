@@ -133,6 +133,15 @@ def test_usage_errors_exit_2_with_a_clear_message(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_bad_type_is_refused_before_any_network_call(tmp_path: Path) -> None:
+    """Nothing listens on the configured URL: only a local check can answer."""
+    photos = make_photos(tmp_path, ["a.CR2"])
+    env = {"IMAGEN_API_KEY": "k", "IMAGEN_BRIDGE_BASE_URL": "http://127.0.0.1:9/v1"}
+    done = invoke("edit", str(photos[0]), "-p", "5700", "--type", "weddings", env=env)
+    assert done.exit_code == 2, done.stderr
+    assert "Unknown photography type" in " ".join(done.stderr.split())
+
+
 def test_a_non_empty_output_folder_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
