@@ -308,7 +308,8 @@ class _ProjectRun:
 
         The client does not repeat these after a failure that may have reached
         Imagen. Here, before sending again, ``took_effect`` asks Imagen whether
-        the failed try worked; a 409 Conflict on a repeat means it did.
+        the failed try worked; a 409 Conflict on a repeat says it did, confirmed
+        by ``took_effect`` when there is one (a created project must be found).
         """
         for attempt in range(1, ONCE_ATTEMPTS + 1):
             try:
@@ -316,7 +317,9 @@ class _ProjectRun:
                 return
             except ImagenError as exc:
                 if attempt > 1 and exc.status == 409:
-                    return
+                    if took_effect is None or await took_effect():
+                        return
+                    raise
                 if not exc.retryable or attempt == ONCE_ATTEMPTS:
                     raise
                 delay = ONCE_RETRY.delay(attempt)

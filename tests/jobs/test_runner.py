@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from bridge.imagen import EditOptions, I2IEditOptions, ImagenAuthError, ImagenClient
 from bridge.jobs.events import (
@@ -106,6 +107,45 @@ async def test_md5_is_sent_only_when_asked_and_storage_checks_it(
     statuses = {r.photo.name: r.status for r in result.photos}
     assert statuses["IMG_1.CR2"] is PhotoStatus.EDITED
     assert statuses["IMG_2.CR2"] is (PhotoStatus.FAILED if send_md5 else PhotoStatus.EDITED)
+
+
+async def test_a_conflict_on_a_repeated_create_looks_the_project_up(aiohttp_server, tmp_path: Path):
+    """The first create reached Imagen but its answer was lost (503) and the project was not
+    listed yet; the repeat meets 409 Conflict. The run goes on with the project it made."""
+    created: dict[str, str] = {}
+    lookups: list[str] = []
+
+    async def create(request: web.Request) -> web.Response:
+        name = (await request.json())["name"]
+        if name in created:
+            return web.json_response({"detail": f"Project {name!r} already exists."}, status=409)
+        created[name] = "made-by-try-1"
+        return web.json_response({"detail": "Service Unavailable"}, status=503)
+
+    async def lookup(request: web.Request) -> web.Response:
+        lookups.append(request.match_info["name"])
+        if len(lookups) == 1:
+            return web.json_response({"detail": "Project not found."}, status=404)
+        return web.json_response({"project_uuid": created[request.match_info["name"]]})
+
+    async def links(request: web.Request) -> web.Response:
+        uuid = request.match_info["uuid"]
+        return web.json_response({"detail": f"no links for {uuid} today"}, status=400)
+
+    app = web.Application()
+    app.router.add_post("/v1/projects/", create)
+    app.router.add_get("/v1/projects/{name}/uuid", lookup)
+    app.router.add_post("/v1/projects/{uuid}/get_temporary_upload_links", links)
+    server = await aiohttp_server(app)
+    plan = plan_edit(make_photos(tmp_path, ["a.CR2"]))
+    async with ImagenClient(str(server.make_url("/v1")), "test-key") as client:
+        request = EditRequest(plan=plan, out_dir=tmp_path / "out", profile_key=5700)
+        result = await run_edit(client, request)
+
+    assert len(created) == 1 and len(lookups) == 2
+    (photo,) = result.photos
+    assert photo.status is PhotoStatus.FAILED
+    assert photo.error is not None and "no links for made-by-try-1 today" in photo.error
 
 
 async def test_failed_files_are_reported_per_photo(emulator_factory, tmp_path: Path):
