@@ -267,7 +267,7 @@ class ImagenClient:
             raise ImagenError(
                 f"Imagen returned Smart Editing project {uuid} without a status", retryable=True
             )
-        return project.as_status()
+        return Status(status=project.status)
 
     async def i2i_upload_links(
         self, uuid: str, files: Sequence[tuple[str, str | None]]

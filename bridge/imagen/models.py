@@ -291,12 +291,6 @@ class ProjectInfo(_Response):
     profile: Any = None
     ai_tools: Any = None
 
-    def as_status(self) -> Status:
-        """The project's ``status`` as a Status (the I2I flow has no separate status call)."""
-        if self.status is None:
-            raise ValueError("the project has no status")
-        return Status(status=self.status)
-
 
 class Pagination(_Response):
     total: int | None = None
