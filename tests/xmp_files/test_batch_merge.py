@@ -285,10 +285,12 @@ def test_read_only_sidecar_and_folder(tmp_path: Path, shared_dir: Path, journal:
     touch(locked, "IMG_1.CR2")
     (locked / "IMG_1.xmp").write_bytes(photographer_sidecar(shared_dir))
     (locked / "IMG_1.xmp").chmod(0o444)
+    before = _all_files(locked)
     (item,) = apply_plan(plan_merge([_incoming(tmp_path / "in", "IMG_1.xmp")], locked),
                          journal, NOW).items  # fmt: skip
     assert item.status is ItemStatus.REFUSED
     assert "read-only" in (item.reason or "")
+    assert _all_files(locked) == before
 
     frozen = tmp_path / "frozen"
     touch(frozen, "IMG_2.CR2")
@@ -365,6 +367,9 @@ def test_symlinked_or_fifo_sidecar_is_refused_not_replaced(
     assert got["IMG_2.xmp"][0] is ItemStatus.REFUSED and "not a regular file" in got["IMG_2.xmp"][1]
     assert (shoot / "IMG_1.xmp").is_symlink()
     assert elsewhere.read_bytes() == photographer_sidecar(shared_dir)
+    assert sorted(p.name for p in shoot.iterdir()) == ["IMG_1.CR2", "IMG_1.xmp", "IMG_2.CR2",
+                                                       "IMG_2.xmp"]  # fmt: skip
+    assert report.merge_id is None and journal.merges() == []
 
 
 def test_big_batches_merge_in_worker_processes_with_the_same_results(
