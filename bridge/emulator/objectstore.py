@@ -5,10 +5,11 @@ the same rules: query-signed URLs with an empty signed ``Content-Type``, ``Conte
 required (no chunked bodies), ``Content-MD5`` checked, multipart uploads with S3's part
 rules, single-range GETs and S3's XML error bodies.
 
-Bodies are streamed in ``CHUNK``-sized pieces and never held whole in memory. An upload is
-written to a temp file and renamed into place only when complete and verified, so a dropped
-connection never leaves a partial object. On disk an object is named by the SHA-256 of its
-key, so no key, however hostile, can reach outside ``root``.
+Bodies are streamed in ``CHUNK``-sized pieces and never held whole in memory; their disk
+reads and writes run in worker threads, so a slow disk never stalls the event loop. An
+upload is written to a temp file and renamed into place only when complete and verified, so
+a dropped connection never leaves a partial object. On disk an object is named by the
+SHA-256 of its key, so no key, however hostile, can reach outside ``root``.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class ObjectStore:
     """Objects under ``root``; presigns URLs and serves them through ``routes()``.
 
     The synchronous methods are thread-safe, so the API side may run the slow ones
-    (``complete_multipart``, ``sha256``) in ``asyncio.to_thread``.
+    (``complete_multipart``, ``abort_multipart``, ``sha256``) in ``asyncio.to_thread``.
     """
 
     def __init__(
@@ -402,9 +403,9 @@ class ObjectStore:
         try:
             md5 = await self._receive(request, plan, temp, drop)
             if plan.part is None:
-                self._publish(temp, plan.key, md5.hex())
+                await asyncio.to_thread(self._publish, temp, plan.key, md5.hex())
             else:
-                self._store_part(temp, *plan.part, _Part(plan.length, md5))
+                await asyncio.to_thread(self._store_part, temp, *plan.part, _Part(plan.length, md5))
         finally:
             temp.unlink(missing_ok=True)
         return web.Response(
@@ -425,8 +426,7 @@ class ObjectStore:
                     raise _request_timeout() from None
                 if not chunk:
                     break
-                sink.write(chunk)
-                digest.update(chunk)
+                await asyncio.to_thread(_absorb, chunk, sink, digest.update)
                 received += len(chunk)
                 if cut_at is not None and received >= cut_at:
                     _cut(request)
@@ -471,7 +471,7 @@ class ObjectStore:
     ) -> web.StreamResponse:
         stat = os.fstat(stream.fileno())
         size = stat.st_size
-        etag = f'"{self._etag(path, stream)}"'
+        etag = f'"{await asyncio.to_thread(self._etag, path, stream)}"'
         last_modified = formatdate(stat.st_mtime, usegmt=True)
         if_range = request.headers.get("If-Range")
         try:
@@ -504,7 +504,7 @@ class ObjectStore:
         stream.seek(first)
         sent = 0
         while sent < length:
-            chunk = stream.read(min(CHUNK, length - sent))
+            chunk = await asyncio.to_thread(stream.read, min(CHUNK, length - sent))
             if not chunk:
                 break  # cannot happen for our own files: they are replaced, never truncated
             if cut_at is not None and sent + len(chunk) > cut_at:
@@ -668,6 +668,11 @@ def _append(source: BinaryIO, sink: BinaryIO) -> None:
             sink.seek(start)
             sink.truncate()
     shutil.copyfileobj(source, sink, CHUNK)
+
+
+def _absorb(chunk: bytes, sink: BinaryIO, digest: Callable[[bytes], object]) -> None:
+    sink.write(chunk)
+    digest(chunk)
 
 
 def _file_digest(stream: BinaryIO, algorithm: str) -> str:

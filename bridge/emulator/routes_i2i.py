@@ -159,7 +159,7 @@ async def abort_multipart(request: web.Request) -> web.Response:
     if key != upload.key:
         raise ApiError(400, "key does not match this upload.")
     try:
-        state.store.abort_multipart(upload.upload_id)
+        await asyncio.to_thread(state.store.abort_multipart, upload.upload_id)
     except StoreError as exc:
         raise ApiError(404, f"Cannot abort the upload: {exc.message}") from None
     del project.multiparts[upload.upload_id]
