@@ -5,9 +5,10 @@ Two steps, so a dry run shows exactly what a real run would do:
 - :func:`plan_merge` matches each incoming file to one photo under a folder (by stem,
   case-insensitively) and picks its sidecar, refusing anything ambiguous. It reads no file
   contents and writes nothing.
-- :func:`apply_plan` (or :func:`preview_plan` for a dry run) then, one file at a time: reads
-  and checks the incoming settings, reads the current sidecar, merges in memory and, only if
-  the crs settings differ, journals a backup and publishes the result safely.
+- :func:`apply_plan` (or :func:`preview_plan` for a dry run) then, for each file: reads and
+  checks the incoming settings, reads the current sidecar, merges in memory and, only if the
+  crs settings differ, journals a backup and publishes the result safely. Files go in chunks,
+  merged ahead of the writes (in worker processes for big batches).
 
 Every file gets a status and a reason; one bad file never stops the others.
 """

@@ -2,10 +2,10 @@
 
 Storage is one SQLite file (stdlib ``sqlite3``, WAL, ``synchronous=FULL``) in the data dir,
 with backups as plain files under ``<data_dir>/backups/<merge_id>/``. SQLite rather than JSON
-manifests because a merge of thousands of files records one row per file as it goes: a
-transaction per row is durable on its own, where a JSON manifest would have to be rewritten
-whole (or parsed back from an append log) after every file, and listing merges with their
-counts is one query.
+manifests because a merge of thousands of files records its rows as it goes: each batch of
+rows is one durable transaction, where a JSON manifest would have to be rewritten whole (or
+parsed back from an append log) after every batch, and listing merges with their counts is
+one query.
 
 Crash safety comes from ordering: a file's backup is written and fsynced, then its row is
 committed, and only then is the target replaced. A row therefore means "about to be written";
