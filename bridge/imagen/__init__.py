@@ -1,6 +1,6 @@
 """The Imagen v1 API: typed models, one client method per endpoint used, status polling."""
 
-from bridge.imagen.client import API_RETRY, ClientTimeouts, ImagenClient
+from bridge.imagen.client import ClientTimeouts, ImagenClient
 from bridge.imagen.errors import (
     ImagenAuthError,
     ImagenError,
@@ -26,7 +26,6 @@ from bridge.imagen.models import (
 from bridge.imagen.poll import wait_until_done
 
 __all__ = [
-    "API_RETRY",
     "ClientTimeouts",
     "CropAspectRatio",
     "EditOptions",

@@ -7,7 +7,7 @@ expiry, bounded concurrency and byte progress.
 
 from bridge.transfer.engine import DEFAULT_TIMEOUT, LinkProvider, Transfer
 from bridge.transfer.errors import TransferError
-from bridge.transfer.files import MAX_PARTS, MIN_PART_SIZE, md5_base64, part_count, plan_parts
+from bridge.transfer.files import MAX_PARTS, MIN_PART_SIZE, md5_base64, plan_parts
 from bridge.transfer.names import safe_file_name
 from bridge.transfer.progress import ProgressCallback, ProgressEvent
 from bridge.transfer.retry import (
@@ -15,7 +15,6 @@ from bridge.transfer.retry import (
     RETRYABLE_STATUSES,
     RetryPolicy,
     parse_retry_after,
-    quiet_httpx,
     redact_urls,
 )
 
@@ -33,9 +32,7 @@ __all__ = [
     "TransferError",
     "md5_base64",
     "parse_retry_after",
-    "part_count",
     "plan_parts",
-    "quiet_httpx",
     "redact_urls",
     "safe_file_name",
 ]
