@@ -366,6 +366,8 @@ class _ProjectRun:
             for start in range(0, len(small), LINK_BATCH):
                 batch = small[start : start + LINK_BATCH]
                 md5s = await self._md5s(batch)
+                # a file that could not be read for its MD5 has failed already
+                batch = [p for p in batch if p.path not in self.state.finished]
                 links = await self._upload_links([(p.name, md5s.get(p.path)) for p in batch])
                 for photo in batch:
                     send = functools.partial(
@@ -376,16 +378,25 @@ class _ProjectRun:
         self.state.uploaded.sort(key=lambda p: order[p.path])
 
     async def _md5s(self, photos: Sequence[Photo]) -> dict[Path, str]:
-        """Content-MD5 lets the store verify every byte; hashed two files at a time."""
+        """Content-MD5 lets the store verify every byte; hashed two files at a time.
+
+        A file that cannot be read fails on its own, as it would when uploaded.
+        """
+        digests: dict[Path, str] = {}
         if not self.request.send_md5:
-            return {}
+            return digests
         gate = asyncio.Semaphore(2)
 
-        async def digest(photo: Photo) -> tuple[Path, str]:
+        async def digest(photo: Photo) -> None:
             async with gate:
-                return photo.path, await asyncio.to_thread(md5_base64, photo.path)
+                try:
+                    digests[photo.path] = await asyncio.to_thread(md5_base64, photo.path)
+                except OSError as exc:
+                    self.log.warning("cannot read %s: %s", photo.path, exc)
+                    self.fail(photo, f"upload failed: cannot read the file ({exc.strerror or exc})")
 
-        return dict(await asyncio.gather(*(digest(p) for p in photos)))
+        await asyncio.gather(*(digest(p) for p in photos))
+        return digests
 
     async def _upload_links(self, files: Sequence[tuple[str, str | None]]) -> dict[str, str]:
         if not files:

@@ -148,6 +148,25 @@ async def test_a_conflict_on_a_repeated_create_looks_the_project_up(aiohttp_serv
     assert photo.error is not None and "no links for made-by-try-1 today" in photo.error
 
 
+@pytest.mark.parametrize("send_md5", [False, True])
+async def test_a_file_gone_after_planning_fails_alone(
+    emulator_factory, tmp_path: Path, send_md5: bool
+):
+    emulator = await emulator_factory(faults=_faults(**QUICK))
+    photos = make_photos(tmp_path / "shoot", ["IMG_1.CR2", "IMG_2.CR2"])
+    plan = plan_edit(photos)
+    photos[1].unlink()
+    request = EditRequest(plan=plan, out_dir=tmp_path / "out", profile_key=5700, send_md5=send_md5)
+    async with ImagenClient(emulator.base_url, "test-key") as client:
+        result = await run_edit(client, request)
+
+    first, gone = result.photos
+    assert first.status is PhotoStatus.EDITED
+    assert gone.status is PhotoStatus.FAILED
+    assert gone.error is not None and "upload failed" in gone.error
+    assert sorted(files_under(tmp_path / "out")) == ["IMG_1.xmp"]
+
+
 async def test_failed_files_are_reported_per_photo(emulator_factory, tmp_path: Path):
     emulator = await emulator_factory(faults=_faults(fail_files=frozenset({"IMG_2.CR2"}), **QUICK))
     photos = make_photos(tmp_path, ["IMG_1.CR2", "IMG_2.CR2", "IMG_3.CR2"])
