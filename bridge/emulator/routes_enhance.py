@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from pathlib import PurePosixPath
 
 from aiohttp import web
 
@@ -67,7 +68,9 @@ def _new_version(project: Project, image: OutputFile, parent: int | None) -> tup
         raise ApiError(404, f"Version {parent} of {image.name} does not exist.")
     base = versions[parent - 1] if parent else image.key
     number = len(versions) + 1
-    key = f"projects/{project.uuid}/enhanced/{stem(image.name)}_v{number}.jpg"
+    # The suffix stays, so "a.jpg" and "a.jpeg" do not share (and overwrite) "a_v1".
+    suffix = PurePosixPath(image.name).suffix
+    key = f"projects/{project.uuid}/enhanced/{stem(image.name)}_v{number}{suffix}"
     versions.append(key)
     return number, key, base
 
