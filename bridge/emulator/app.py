@@ -48,7 +48,7 @@ def create_app(
         root = Path(tempfile.mkdtemp(prefix="imagen-emulator-"))
         temporary = True
     store = ObjectStore(root, faults=faults)
-    state = EmulatorState(config=config, store=store, projects=Projects(clock), clock=clock)
+    state = EmulatorState(config=config, store=store, projects=Projects(), clock=clock)
     app[CONFIG_KEY] = config
     app[STATE_KEY] = state
     app.add_routes(routes_classic.routes)

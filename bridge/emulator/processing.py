@@ -23,7 +23,7 @@ from bridge.emulator.outputs.jpeg_encoder import encode_jpeg
 from bridge.emulator.outputs.jpeg_xmp import NotAJpegError, embed_xmp
 from bridge.emulator.outputs.preview import PREVIEW_HEIGHT, PREVIEW_WIDTH, render_preview
 from bridge.emulator.outputs.xmp_sidecar import render_xmp
-from bridge.emulator.projects import Outcome, OutputFile
+from bridge.emulator.projects import Outcome, OutputFile, upload_key
 
 _FAILED_BY_CONFIG = "editing failed"
 _NOT_A_JPEG = "not a valid JPEG"
@@ -92,10 +92,6 @@ class _Writer:
         return Outcome(tuple(self.outputs), tuple(self.failures), total)
 
 
-def _upload_key(uuid: str, name: str) -> str:
-    return f"projects/{uuid}/uploads/{name}"
-
-
 def _embedding(store: Store, key: str, xmp: bytes) -> Callable[[BinaryIO], None]:
     """A producer that streams the uploaded JPEG at ``key`` with ``xmp`` spliced in."""
 
@@ -122,7 +118,7 @@ def run_edit(
         if failed:
             writer.failures.extend((name, _FAILED_BY_CONFIG) for name in group)
             continue
-        digests = [store.sha256(_upload_key(uuid, name)) for name in group]
+        digests = [store.sha256(upload_key(uuid, name)) for name in group]
         if len(group) > 1:
             digest = hashlib.sha256("|".join(digests).encode()).hexdigest()
             name = f"{stem(group[0])}_HDR.dng"
@@ -160,7 +156,7 @@ def run_edit(
                 writer.write(
                     "outputs",
                     output_name,
-                    _embedding(store, _upload_key(uuid, name), render_xmp(settings)),
+                    _embedding(store, upload_key(uuid, name), render_xmp(settings)),
                     group,
                     exposure,
                 )
@@ -194,7 +190,7 @@ def run_i2i(
         if name in fail_files:
             writer.failures.append((name, _FAILED_BY_CONFIG))
             continue
-        digest = store.sha256(_upload_key(uuid, name))
+        digest = store.sha256(upload_key(uuid, name))
         settings = develop_settings(
             DevelopInput(
                 digest=digest,

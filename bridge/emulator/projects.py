@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import uuid as uuid_module
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -100,6 +100,11 @@ class Job:
         return self.work.result()
 
 
+def upload_key(project_uuid: str, file_name: str) -> str:
+    """Where an uploaded file lives in the object store (jobs read it from there)."""
+    return f"projects/{project_uuid}/uploads/{file_name}"
+
+
 @dataclass(frozen=True)
 class Multipart:
     upload_id: str
@@ -122,10 +127,7 @@ class Project:
     versions: dict[str, list[str]] = field(default_factory=dict)  # image -> enhanced keys
 
     def upload_key(self, file_name: str) -> str:
-        return f"projects/{self.uuid}/uploads/{file_name}"
-
-    def output_key(self, file_name: str) -> str:
-        return f"projects/{self.uuid}/outputs/{file_name}"
+        return upload_key(self.uuid, file_name)
 
     def export_key(self, file_name: str) -> str:
         return f"projects/{self.uuid}/export/{file_name}"
@@ -139,8 +141,7 @@ class Project:
 class Projects:
     """All projects of one emulator, newest last; names are unique per family."""
 
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self.clock = clock
+    def __init__(self) -> None:
         self._projects: dict[str, Project] = {}
         self._ids = itertools.count(1001)
 
