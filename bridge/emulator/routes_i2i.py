@@ -13,7 +13,7 @@ from aiohttp import web
 from bridge.emulator import processing
 from bridge.emulator.catalog import image_type_of
 from bridge.emulator.envelope import reply
-from bridge.emulator.objectstore import StoreError
+from bridge.emulator.objectstore import MAX_PARTS, StoreError
 from bridge.emulator.options import parse_i2i_edit_request
 from bridge.emulator.projects import IN_PROGRESS, PENDING, Multipart, Project
 from bridge.emulator.routes_common import (
@@ -40,7 +40,6 @@ from bridge.emulator.validation import (
 )
 
 routes = web.RouteTableDef()
-MAX_PARTS = 10_000
 
 
 def _project(request: web.Request) -> Project:
