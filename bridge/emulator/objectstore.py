@@ -199,9 +199,7 @@ class ObjectStore:
         complete leaves the upload open, so the caller may fix parts and complete again.
         """
         with self._lock:
-            upload = self._uploads.get(upload_id)
-            if upload is None or upload.completing:
-                raise _no_such_upload(upload_id)
+            upload = self._open_upload(upload_id)
             parts = dict(upload.parts)
             _check_parts(upload_id, parts)
             upload.completing = True
@@ -230,15 +228,17 @@ class ObjectStore:
     def abort_multipart(self, upload_id: str) -> None:
         """Discard a multipart upload and its parts; ``NoSuchUpload`` if it is not open."""
         with self._lock:
-            upload = self._uploads.get(upload_id)
-            if upload is None or upload.completing:
-                raise _no_such_upload(upload_id)
+            upload = self._open_upload(upload_id)
             del self._uploads[upload_id]
         shutil.rmtree(upload.directory, ignore_errors=True)
 
     def _upload(self, upload_id: str) -> _Upload:
         with self._lock:
-            upload = self._uploads.get(upload_id)
+            return self._open_upload(upload_id)
+
+    def _open_upload(self, upload_id: str) -> _Upload:
+        """The upload, if open (neither completed, aborted nor completing); hold the lock."""
+        upload = self._uploads.get(upload_id)
         if upload is None or upload.completing:
             raise _no_such_upload(upload_id)
         return upload
@@ -446,9 +446,7 @@ class ObjectStore:
     def _store_part(self, temp: Path, upload_id: str, number: int, part: _Part) -> None:
         # Under the lock, so an abort or complete cannot slip between the check and the rename.
         with self._lock:
-            upload = self._uploads.get(upload_id)
-            if upload is None or upload.completing:
-                raise _no_such_upload(upload_id)
+            upload = self._open_upload(upload_id)
             temp.replace(upload.directory / _part_name(number))
             upload.parts[number] = part
 
