@@ -101,7 +101,7 @@ class FaultConfig:
         try:
             text = raw.decode("utf-8")
             data = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        except ValueError as exc:  # the decode errors, and an integer of 4300+ digits
             raise FaultConfigError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
         if not isinstance(data, dict):
             raise FaultConfigError(f"{path}: fault config must be a table/object of settings")

@@ -40,7 +40,7 @@ async def read_json_object(request: web.Request, *, required: bool = True) -> di
         body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ApiError(400, "Request body is not UTF-8.") from exc
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: also an integer of 4300+ digits
         raise ApiError(400, f"Request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise ApiError(400, "Request body must be a JSON object.")

@@ -102,6 +102,7 @@ async def _upload_links(client: httpx.AsyncClient, uuid: str, body: Any) -> http
         (b"", "required"),
         (b"[1, 2]", "JSON object"),
         (b"[" * 100_000 + b"]" * 100_000, "JSON"),
+        (b'{"files_list": ' + b"1" * 5000 + b"}", "not valid JSON"),
         ({"files_list": "IMG_1.NEF"}, "must be a list"),
         ({"files_list": []}, "empty"),
         ({"files_list": ["IMG_1.NEF"]}, "file_name"),

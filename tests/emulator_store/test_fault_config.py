@@ -105,6 +105,8 @@ def test_load_toml_and_json(tmp_path: Path) -> None:
         ("faults.json", '{"rate_503": 3}', "faults.json: rate_503 must be between 0 and 1"),
         ("faults.yaml", "rate_503: 1", "must be a .toml or .json file"),
         ("faults.json", "\udcff", "not valid JSON"),
+        ("faults.json", '{"seed": ' + "1" * 5000 + "}", "not valid JSON"),
+        ("faults.toml", "seed = " + "1" * 5000, "not valid TOML"),
     ],
 )
 def test_load_errors_name_the_file(tmp_path: Path, name: str, content: str, expected: str) -> None:
