@@ -85,6 +85,15 @@ def _reject_unknown(body: Mapping[str, object], allowed: set[str], what: str) ->
         raise ApiError(400, f"Unknown field for {what}: {', '.join(unknown)}.")
 
 
+def _choice(body: Mapping[str, object], name: str, allowed: frozenset[str]) -> str | None:
+    value = optional_str(body, name)
+    if value is not None and value not in allowed:
+        raise ApiError(
+            400, f"Invalid {name} {value!r}; expected one of {', '.join(sorted(allowed))}."
+        )
+    return value
+
+
 def _callback_url(body: Mapping[str, object]) -> str | None:
     url = optional_str(body, "callback_url")
     if url is None:
@@ -122,30 +131,14 @@ def parse_edit_request(body: Mapping[str, object]) -> EditRequest:
     profile = PROFILES_BY_KEY.get(profile_key)
     if profile is None:
         raise ApiError(400, f"Profile {profile_key} not found.")
-    photography_type = optional_str(body, "photography_type")
-    if photography_type is not None and photography_type not in PHOTOGRAPHY_TYPES:
-        raise ApiError(
-            400,
-            f"Invalid photography_type {photography_type!r}; "
-            f"expected one of {', '.join(sorted(PHOTOGRAPHY_TYPES))}.",
-        )
+    photography_type = _choice(body, "photography_type", PHOTOGRAPHY_TYPES)
     flags = {name: optional_bool(body, name) is True for name in _CLASSIC_TOOLS}
     if sum(flags[name] for name in ("crop", "headshot_crop", "portrait_crop")) > 1:
         raise ApiError(400, "Only one of crop, headshot_crop, or portrait_crop can be set to True.")
     if flags["straighten"] and flags["perspective_correction"]:
         raise ApiError(400, "Only one of straighten or perspective_correction can be set to True.")
-    ratio = optional_str(body, "crop_aspect_ratio")
-    if ratio is not None and ratio not in CROP_ASPECT_RATIOS:
-        raise ApiError(
-            400,
-            f"Invalid crop_aspect_ratio {ratio!r}; expected one of "
-            f"{', '.join(sorted(CROP_ASPECT_RATIOS))}.",
-        )
-    compression = optional_str(body, "hdr_output_compression")
-    if compression is not None and compression not in HDR_COMPRESSIONS:
-        raise ApiError(
-            400, f"Invalid hdr_output_compression {compression!r}; expected LOSSY or LOSSLESS."
-        )
+    ratio = _choice(body, "crop_aspect_ratio", CROP_ASPECT_RATIOS)
+    compression = _choice(body, "hdr_output_compression", HDR_COMPRESSIONS)
     if flags["hdr_merge"] and profile.image_type != "RAW":
         raise ApiError(400, "hdr_merge needs RAW files and a RAW profile.")
     options = EditOptions(
