@@ -228,6 +228,13 @@ def _file_problem(path: Path, st: os.stat_result) -> str | None:
             "the file name holds a control character or backslash, which cannot be sent "
             "to Imagen safely; rename the file"
         )
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError:
+        return (
+            "the file name is not valid UTF-8 (another system's encoding wrote it), and Imagen "
+            "takes UTF-8 names only; rename the file"
+        )
     if st.st_size == 0:
         return "the file is empty (0 bytes)"
     try:

@@ -84,6 +84,12 @@ def test_hostile_characters_in_a_name_are_refused(tmp_path: Path) -> None:
     assert found[0].startswith(str(odd))
 
 
+def test_a_name_that_is_not_utf8_is_refused_before_any_upload(tmp_path: Path) -> None:
+    undecodable = touch(tmp_path / os.fsdecode(b"IMG_\xff1.CR2"))
+    (problem,) = problems_of([undecodable])
+    assert "not valid UTF-8" in problem and "rename the file" in problem
+
+
 def test_unreadable_file_is_reported(tmp_path: Path) -> None:
     """Run as an unprivileged user when tests run as root, so permissions really apply."""
     folder = Path(tempfile.mkdtemp(prefix="plan-unreadable-"))
