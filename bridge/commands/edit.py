@@ -272,7 +272,9 @@ def print_summary(
 ) -> None:
     if as_json:
         text = json.dumps(summary_json(result, merged), ensure_ascii=False, indent=2)
-        out.file.write(text + "\n")
+        # A folder name that is not UTF-8 holds lone surrogates; made visible, each is exactly
+        # the JSON escape "\udcXX", so the output stays valid JSON and maps back to the bytes.
+        out.file.write(text.encode("utf-8", "backslashreplace").decode("utf-8") + "\n")
         return
     edited = result.count(PhotoStatus.EDITED)
     total = len(result.photos)

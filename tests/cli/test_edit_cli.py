@@ -24,6 +24,23 @@ def invoke(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-un
     return CliRunner().invoke(app, list(args), env={**QUICK_ENV, **(env or {})})
 
 
+def test_edit_json_survives_a_folder_name_that_is_not_utf8(tmp_path: Path) -> None:
+    """The summary (with the undo id) must print even under an old-encoding folder name."""
+    folder = tmp_path / os.fsdecode(b"Hochzeit M\xfcller")  # Latin-1 bytes from an old share
+    photos = make_photos(folder, ["IMG_1.CR2"])
+    command = [str(Path(sys.executable).parent / "imagen-bridge"), "edit", str(photos[0])]
+    done = subprocess.run(
+        [*command, "-p", "5700", "--out", str(tmp_path / "out"), "--json"],
+        capture_output=True,
+        env={**os.environ, **QUICK_ENV},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    summary = json.loads(done.stdout.decode("utf-8"))
+    assert os.fsencode(summary["photos"][0]["path"]) == os.fsencode(photos[0])
+    assert summary["photos"][0]["sidecar"]["status"] == "created" and summary["merge_id"]
+
+
 def test_profiles_table_and_json() -> None:
     table = invoke("profiles")
     assert table.exit_code == 0, table.stderr

@@ -20,8 +20,9 @@ FAST_RETRY = RetryPolicy(attempts=10, base_delay=0.05, max_delay=0.5)
 
 def raw_bytes(seed: str, size: int = 50_000) -> bytes:
     """Distinct, deterministic stand-in RAW content."""
-    block = hashlib.sha256(seed.encode()).digest()
-    return (b"SYNTHETIC RAW " + seed.encode() + b"\n" + block * (size // 32 + 1))[:size]
+    label = seed.encode("utf-8", "surrogateescape")  # seeds are paths, any bytes allowed
+    block = hashlib.sha256(label).digest()
+    return (b"SYNTHETIC RAW " + label + b"\n" + block * (size // 32 + 1))[:size]
 
 
 def jpeg_bytes(seed: str, size: int = 20_000) -> bytes:
