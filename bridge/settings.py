@@ -92,7 +92,6 @@ class Settings(BaseSettings):
 
     api_key: SecretStr | None = None
     base_url: str = PRODUCTION_BASE_URL
-    host: str = "127.0.0.1"
     port: int = Field(default=8717, ge=1, le=65535)
     data_dir: Path = Field(
         default_factory=lambda: platformdirs.user_data_path(APP_NAME, appauthor=False)
