@@ -149,6 +149,29 @@ async def _all(coros: Iterable[Coroutine[Any, Any, None]]) -> None:
             group.create_task(coro)
 
 
+class _LinkList:
+    """A project's download links, fetched anew at most once per wave of expiries.
+
+    Links are signed together, so they expire together: without this, N downloads would
+    each fetch the whole list of N links again.
+    """
+
+    def __init__(self, fetch: Callable[[], Awaitable[list[FileLink]]], links: Sequence[FileLink]):
+        self._fetch = fetch
+        self._urls = {link.file_name: link.url for link in links}
+        self._lock = asyncio.Lock()
+
+    async def fresh_url(self, file_name: str, *, expired: str) -> str:
+        """A URL for ``file_name`` newer than ``expired`` (fetched only if nobody has yet)."""
+        async with self._lock:
+            if self._urls.get(file_name) == expired:
+                self._urls = {item.file_name: item.url for item in await self._fetch()}
+        url = self._urls.get(file_name)
+        if url is None:
+            raise RuntimeError(f"Imagen no longer lists {file_name}")
+        return url
+
+
 class _Runner:
     """What all projects of one run share: the API client, the request, the event sink."""
 
@@ -598,15 +621,17 @@ class _ProjectRun:
             if names.setdefault(collision_key(name), link) is not link:
                 self.log.warning("skipped a second output named %r", name)
 
+        shared = _LinkList(fetch, links)
+
         async def one(link: FileLink) -> None:
             name = safe_file_name(link.file_name)
             photo = self._photo_for(name, by_stem)
+            current = link.url
 
             async def refresh() -> str:
-                fresh = {item.file_name: item.url for item in await fetch()}
-                if link.file_name not in fresh:
-                    raise RuntimeError(f"Imagen no longer lists {name}")
-                return fresh[link.file_name]
+                nonlocal current
+                current = await shared.fresh_url(link.file_name, expired=current)
+                return current
 
             try:
                 path = await self.transfer.download(link.url, dest, name, refresh=refresh)

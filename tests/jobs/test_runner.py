@@ -372,3 +372,26 @@ async def test_cancelling_a_multipart_upload_aborts_it(emulator_factory, tmp_pat
     assert not (tmp_path / "out").exists()
     # the store keeps open multipart uploads' parts in storage/multipart/<upload id>/
     assert list((storage / "multipart").iterdir()) == []
+
+
+async def test_a_wave_of_expired_download_links_is_fetched_once() -> None:
+    """Links expire together; every download that hit one shares a single fresh list."""
+    from bridge.imagen.models import FileLink
+    from bridge.jobs.runner import _LinkList
+
+    fetches = 0
+
+    async def fetch() -> list[FileLink]:
+        nonlocal fetches
+        fetches += 1
+        await asyncio.sleep(0.01)  # let the other refreshes queue up behind this one
+        return [FileLink(file_name=f"IMG_{n}.xmp", url=f"v{fetches + 1}/{n}") for n in range(10)]
+
+    links = _LinkList(fetch, [FileLink(file_name=f"IMG_{n}.xmp", url=f"v1/{n}") for n in range(10)])
+    urls = await asyncio.gather(
+        *(links.fresh_url(f"IMG_{n}.xmp", expired=f"v1/{n}") for n in range(10))
+    )
+    assert urls == [f"v2/{n}" for n in range(10)] and fetches == 1
+    assert await links.fresh_url("IMG_3.xmp", expired="v2/3") == "v3/3" and fetches == 2
+    with pytest.raises(RuntimeError, match=r"no longer lists IMG_99\.xmp"):
+        await links.fresh_url("IMG_99.xmp", expired="v1/99")
