@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from lxml import etree
 
 X = "adobe:ns:meta/"
@@ -39,8 +41,5 @@ def local_name(name: str) -> str:
 
 def attributes(node: etree._Element) -> list[tuple[str, str]]:
     """``node``'s attributes as (Clark name, value) text pairs."""
-    return [(_text(name), _text(value)) for name, value in node.attrib.items()]
-
-
-def _text(value: str | bytes) -> str:
-    return value if isinstance(value, str) else value.decode("utf-8")
+    # lxml always returns str here; its stubs say str | bytes, hence the cast, not a decode.
+    return cast("list[tuple[str, str]]", node.attrib.items())
