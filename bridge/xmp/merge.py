@@ -35,7 +35,7 @@ from bridge.xmp.layout import (
 )
 from bridge.xmp.namespaces import CRS, RDF, XMP, attributes, namespace_of
 from bridge.xmp.packet import XmpPacket
-from bridge.xmp.values import crs_values, elements
+from bridge.xmp.values import crs_properties, crs_values, elements
 
 _DATE_PROPERTIES = ("MetadataDate", "ModifyDate")
 
@@ -106,13 +106,14 @@ def check_belongs(incoming: XmpPacket, photo: Path, *, is_raw: bool | None = Non
 
     ``is_raw`` defaults to a guess from the extension (:func:`is_raw_file`).
     """
-    values = crs_values(incoming)
-    if not values:
+    if not any(_has_namespace(description, CRS) for description in incoming.descriptions()):
         raise XmpMismatchError(
             f"The settings returned for {photo.name} hold no Camera Raw (crs) settings; "
             "there is nothing to merge"
         )
-    for raw_name in values.get("RawFileName", ()):
+    # Only the keys checked here are read: the caller reads all of them again for crs_changes.
+    checked = crs_properties(incoming, only=("RawFileName", "AlreadyApplied"))
+    for raw_name in (value for key, value in checked if key == "RawFileName"):
         if not isinstance(raw_name, str) or not _same_photo(raw_name, photo):
             shown = raw_name if isinstance(raw_name, str) else "a structured value"
             raise XmpMismatchError(
@@ -120,8 +121,8 @@ def check_belongs(incoming: XmpPacket, photo: Path, *, is_raw: bool | None = Non
             )
     raw = is_raw_file(photo) if is_raw is None else is_raw
     if raw and any(
-        isinstance(value, str) and value.strip().lower() == "true"
-        for value in values.get("AlreadyApplied", ())
+        key == "AlreadyApplied" and isinstance(value, str) and value.strip().lower() == "true"
+        for key, value in checked
     ):
         raise XmpMismatchError(
             f"The settings for {photo.name} say crs:AlreadyApplied=True (baked into rendered "

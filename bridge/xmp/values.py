@@ -6,6 +6,7 @@ settings (typed JSON), so the two always agree on what a packet says.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -90,23 +91,23 @@ def _array(kind: ArrayKind, container: etree._Element) -> XmpArray:
     )
 
 
-def crs_properties(packet: XmpPacket) -> list[tuple[str, XmpValue]]:
+def crs_properties(
+    packet: XmpPacket, *, only: Collection[str] | None = None
+) -> list[tuple[str, XmpValue]]:
     """Every top-level crs property as (local name, value), in document order.
 
     A key written twice (the attribute and the element form, as some presets do) appears twice.
+    With ``only``, other keys are skipped without reading their values.
     """
     found: list[tuple[str, XmpValue]] = []
     for description in packet.descriptions():
-        found += [
-            (local_name(name), value)
-            for name, value in attributes(description)
-            if namespace_of(name) == CRS
-        ]
-        found += [
-            (local_name(str(child.tag)), read_value(child))
-            for child in elements(description)
-            if namespace_of(str(child.tag)) == CRS
-        ]
+        for name, value in attributes(description):
+            if namespace_of(name) == CRS and (only is None or local_name(name) in only):
+                found.append((local_name(name), value))
+        for child in elements(description):
+            tag = str(child.tag)
+            if namespace_of(tag) == CRS and (only is None or local_name(tag) in only):
+                found.append((local_name(tag), read_value(child)))
     return found
 
 
