@@ -117,18 +117,21 @@ def clone_into(parent: etree._Element, source: etree._Element) -> etree._Element
         parent.append(instruction)
         return instruction
     tag = str(source.tag)
-    needed = {namespace_of(tag)} | {namespace_of(name) for name, _ in attributes(source)}
-    source_prefixes = {uri: prefix for prefix, uri in source.nsmap.items() if prefix}
+    copied = attributes(source)
+    needed = {namespace_of(tag)} | {namespace_of(name) for name, _ in copied}
+    in_scope = {uri for prefix, uri in parent.nsmap.items() if prefix is not None}
+    missing = sorted(uri for uri in needed if uri not in {None, XML} and uri not in in_scope)
     declare: dict[str, str] = {}
-    for uri in sorted(uri for uri in needed if uri not in {None, XML}):
-        assert uri is not None
-        if prefix_in_scope(parent, uri) is None:
+    if missing:
+        source_prefixes = {uri: prefix for prefix, uri in source.nsmap.items() if prefix}
+        for uri in missing:
+            assert uri is not None
             prefix = free_prefix(parent, uri, source_prefixes.get(uri))
             while prefix in declare:
                 prefix = free_prefix(parent, uri, prefix + "x")
             declare[prefix] = uri
     node = etree.SubElement(parent, tag, nsmap=declare or None)
-    for name, value in attributes(source):
+    for name, value in copied:
         node.set(name, value)
     node.text = source.text
     for child in source:

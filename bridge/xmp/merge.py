@@ -159,12 +159,13 @@ def _strip_crs(packet: XmpPacket) -> list[_Slot]:
     """Remove every top-level crs property; return where each Description held them."""
     slots = []
     for description in packet.descriptions():
-        names = [name for name, _ in attributes(description) if namespace_of(name) == CRS]
+        current = [name for name, _ in attributes(description)]
+        names = [name for name in current if namespace_of(name) == CRS]
         children = [c for c in elements(description) if namespace_of(str(c.tag)) == CRS]
         if not (names or children):
             continue
         # every attribute before the first crs one is a kept, non-crs attribute
-        attribute_index = [n for n, _ in attributes(description)].index(names[0]) if names else None
+        attribute_index = current.index(names[0]) if names else None
         anchor = None
         if children:
             anchor = next(
