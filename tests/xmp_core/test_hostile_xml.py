@@ -101,6 +101,34 @@ def test_hardened_parser_alone_never_reads_the_file(secret: Path) -> None:
         assert b"TOP-SECRET" not in etree.tostring(root)
 
 
+def test_hardened_parser_alone_never_loads_external_declarations(tmp_path: Path) -> None:
+    """Defence in depth for DTD loading: an external subset or parameter entity naming a local
+    file that declares an entity must not be read (lxml would with ``load_dtd=True``)."""
+    declarations = tmp_path / "evil.dtd"
+    declarations.write_text('<!ENTITY leak "TOP-SECRET-7d1f">')
+    use = WRAP.format("&leak;")
+    documents = [
+        f'<!DOCTYPE x SYSTEM "file://{declarations}">{use}',
+        f'<!DOCTYPE x [<!ENTITY % p SYSTEM "file://{declarations}"> %p;]>{use}',
+    ]
+    for document in documents:
+        try:
+            root = packet_module._parse_xml(document.encode())
+        except XmpError as exc:
+            assert "TOP-SECRET" not in str(exc)
+            continue
+        docinfo = root.getroottree().docinfo
+        assert docinfo.externalDTD is None
+        internal = docinfo.internalDTD
+        declared = [entity.name for entity in internal.iterentities()] if internal else []
+        assert "leak" not in declared
+
+
+def test_parser_depth_limit_holds_when_ours_is_raised() -> None:
+    """libxml2's own 256-level limit stays on (no ``huge_tree``) whatever max_depth says."""
+    assert "depth" in _refused(deep(1000), max_depth=5000).lower()
+
+
 def test_undeclared_entity_reference() -> None:
     assert "entities are never accepted" in _refused(WRAP.format("&e;").encode())
 
