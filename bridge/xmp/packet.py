@@ -30,6 +30,11 @@ _DTD_OR_ENTITY = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _XML_DECL = re.compile(r"<\?xml\s[^>]*?\?>")
 _DECL_ENCODING = re.compile(r"""encoding\s*=\s*["']([^"']*)["']""")
 _SECURITY_MESSAGES = ("excessive depth", "amplification", "huge")
+# A bare '&' ("Tom & Jerry") is a plain syntax error, though libxml2's message names its
+# entity-reference parser; only a reference to an undeclared entity is refused as one.
+_STRAY_AMPERSAND = frozenset(
+    {etree.ErrorTypes.ERR_NAME_REQUIRED, etree.ErrorTypes.ERR_ENTITYREF_SEMICOL_MISSING}
+)
 
 
 class XmpPacket:
@@ -228,7 +233,8 @@ def _parse_xml(data: bytes) -> etree._Element:
         message = (exc.msg or str(exc)).split(", line ")[0]
         where = f"line {line}, column {column}"
         lowered = message.lower()
-        if "entity" in lowered:
+        code = exc.code  # type: ignore[attr-defined]  # set by lxml, missing from its stubs
+        if "entity" in lowered and code not in _STRAY_AMPERSAND:
             raise XmpSecurityError(
                 f"XMP packet refused at {where}: {message}; entities are never accepted"
             ) from None

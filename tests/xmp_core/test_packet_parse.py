@@ -127,6 +127,8 @@ def test_empty_packet_has_rdf_and_no_descriptions() -> None:
         (codecs.BOM_UTF32_LE + "<a/>".encode("utf-32-le"), "UTF-32"),
         (codecs.BOM_UTF16_LE + b"<\x00a\x00\x00\xd8/\x00>\x00", "UTF-16"),
         (b"<a>\x1a</a>", "U+001A"),
+        (b"<a>Tom & Jerry</a>", "not well-formed XML at line 1"),
+        (b"<a>Tom &amp Jerry</a>", "not well-formed XML at line 1"),
     ],
 )
 def test_malformed_input_gets_a_clear_parse_error(data: bytes, needle: str) -> None:
