@@ -170,6 +170,21 @@ def test_dates_keep_their_attribute_form_and_description() -> None:
     assert dates(merged) == {"MetadataDate": [STAMP], "ModifyDate": [STAMP]}
 
 
+def test_every_date_occurrence_is_updated_in_its_own_form() -> None:
+    existing = parse_xmp(
+        packet(f"""  <rdf:Description rdf:about="" xmlns:xmp="{XMP}"
+    xmp:MetadataDate="2001-01-01T00:00:00Z" xmp:ModifyDate="2001-01-01T00:00:00Z"/>
+  <rdf:Description rdf:about="" xmlns:xmp="{XMP}" xmp:MetadataDate="2002-01-01T00:00:00Z">
+   <xmp:ModifyDate>2002-01-01T00:00:00Z</xmp:ModifyDate>
+  </rdf:Description>""")
+    )
+    merged = merge_crs(existing, imagen(), now=NOW)
+    assert dates(merged) == {"MetadataDate": [STAMP, STAMP], "ModifyDate": [STAMP, STAMP]}
+    second = merged.descriptions()[1]
+    assert second.get(f"{{{XMP}}}MetadataDate") == STAMP
+    assert [child.text for child in second.iter(f"{{{XMP}}}ModifyDate")] == [STAMP]
+
+
 def test_dates_added_to_a_new_description_when_xmp_is_not_declared() -> None:
     existing = parse_xmp(
         packet('  <rdf:Description rdf:about="" xmlns:f="http://f/" f:favorite="1"/>')
