@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta, timezone
@@ -140,3 +141,12 @@ def test_utf16_sample_after_merge_is_readable_by_exiftool(tmp_path: Path) -> Non
 def test_utc_now_is_written_with_an_offset() -> None:
     after = merge_crs(None, imagen(), now=datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=UTC))
     assert dates(after)["MetadataDate"] == ["2026-01-02T03:04:05+00:00"]
+
+
+@pytest.mark.parametrize("name", ["exifr_IMG_5910_lightroom.xmp", "photoprism_canon_eos_6d.xmp"])
+def test_merging_a_sidecars_own_crs_changes_only_its_dates(name: str) -> None:
+    """Adobe-written sidecars: the new crs lands where the old crs was, laid out the same."""
+    packet = parse_xmp((SAMPLES / name).read_bytes())
+    merged = serialize_xmp(merge_crs(packet, packet, now=NOW)).decode()
+    date = re.compile(r"(MetadataDate|ModifyDate)(=\"|>)[^\"<]*")
+    assert date.sub(r"\1\2", merged) == date.sub(r"\1\2", serialize_xmp(packet).decode())
