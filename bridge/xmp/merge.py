@@ -111,7 +111,7 @@ def check_belongs(incoming: XmpPacket, photo: Path, *, is_raw: bool | None = Non
             f"The settings returned for {photo.name} hold no Camera Raw (crs) settings; "
             "there is nothing to merge"
         )
-    # Only the keys checked here are read: the caller reads all of them again for crs_changes.
+    # Read just the two keys checked here; a merge reads every crs value once, in crs_changes.
     checked = crs_properties(incoming, only=("RawFileName", "AlreadyApplied"))
     for raw_name in (value for key, value in checked if key == "RawFileName"):
         if not isinstance(raw_name, str) or not _same_photo(raw_name, photo):
