@@ -1,0 +1,233 @@
+"""The job's public shapes: what a caller asks for and what it is told, as pydantic models.
+
+The HTTP API validates request bodies with these models and generates its
+OpenAPI document from them; the CLI builds the same :class:`JobRequest` from
+its flags. Field names are the API contract (``docs/api.md``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_PHOTOS = 20_000
+MAX_ID_CHARS = 200
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def ended(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELED)
+
+
+class PhotoState(StrEnum):
+    QUEUED = "queued"
+    UPLOADING = "uploading"
+    EDITING = "editing"
+    DOWNLOADING = "downloading"
+    MERGING = "merging"
+    READY = "ready"
+    APPLIED = "applied"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def ended(self) -> bool:
+        """No more work for the bridge: the photo is delivered, failed or canceled."""
+        return self in _ENDED_PHOTO
+
+
+_ENDED_PHOTO = frozenset(
+    {PhotoState.READY, PhotoState.APPLIED, PhotoState.FAILED, PhotoState.CANCELED}
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PhotoRequest(_Strict):
+    """One photo to edit: its file (absolute; POSIX or Windows) and the caller's own id."""
+
+    path: Annotated[str, Field(min_length=1, max_length=4096)]
+    id: Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)] | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("must not contain a NUL character")
+        windows = len(value) > 2 and value[1] == ":" and value[2] in "\\/" and value[0].isalpha()
+        if not (value.startswith("/") or windows or value.startswith("\\\\")):
+            raise ValueError("must be an absolute path")
+        return value
+
+
+class Tools(_Strict):
+    """Imagen's AI tools, as the API and the CLI name them; exclusions are Imagen's rules."""
+
+    crop: bool = False
+    portrait_crop: bool = False
+    headshot_crop: bool = False
+    crop_aspect_ratio: Literal["2X3", "4X5", "5X7"] | None = None
+    straighten: bool = False
+    perspective_correction: bool = False
+    subject_mask: bool = False
+    smooth_skin: bool = False
+    hdr_merge: bool = False
+    window_pull: bool = False
+    sky_replacement: bool = False
+    sky_template: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("crop_aspect_ratio", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    def enabled(self) -> list[str]:
+        """The switched-on tools, in field order."""
+        return [name for name, value in self if value is True]
+
+
+SMART_TOOLS = ("hdr_merge", "sky_replacement", "perspective_correction")
+Naming = Literal["adobe", "darktable"]
+
+
+class JobRequest(_Strict):
+    """What to edit and how (``POST /v1/jobs``; ``imagen-bridge edit`` builds the same)."""
+
+    photos: Annotated[list[PhotoRequest], Field(min_length=1, max_length=MAX_PHOTOS)]
+    profile_key: Annotated[int, Field(ge=0)] | None = None
+    photography_type: str | None = None
+    tools: Tools = Field(default_factory=Tools)
+    smart: bool = False
+    export: bool = False
+    merge: bool = True
+    naming: Naming = "adobe"
+    out_dir: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    label: Annotated[str, Field(max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        twice = [i for i, n in Counter(p.id for p in self.photos if p.id).items() if n > 1]
+        if twice:
+            raise ValueError(f"photo id {twice[0]!r} is given twice; ids must be unique in a job")
+        if self.smart:
+            refused = [t for t in self.tools.enabled() if t not in SMART_TOOLS]
+            refused += [
+                name
+                for name, given in (
+                    ("profile_key", self.profile_key is not None),
+                    ("photography_type", self.photography_type is not None),
+                    ("export", self.export),
+                    ("crop_aspect_ratio", self.tools.crop_aspect_ratio is not None),
+                )
+                if given
+            ]
+            if refused:
+                raise ValueError(
+                    f"{', '.join(refused)} cannot be used with smart: Smart Editing takes no "
+                    f"profile and returns JPEGs directly; its tools are {', '.join(SMART_TOOLS)}"
+                )
+        elif self.profile_key is None:
+            raise ValueError("profile_key is required (or set smart for Smart Editing)")
+        return self
+
+    def settings(self) -> dict[str, Any]:
+        """The request less its photos: what a job listing shows."""
+        return self.model_dump(mode="json", exclude={"photos", "out_dir", "label"})
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class Counts(BaseModel):
+    """Photos per state; every state is always present."""
+
+    queued: int = 0
+    uploading: int = 0
+    editing: int = 0
+    downloading: int = 0
+    merging: int = 0
+    ready: int = 0
+    applied: int = 0
+    failed: int = 0
+    canceled: int = 0
+
+
+class SidecarResult(BaseModel):
+    status: Literal["created", "updated", "unchanged", "refused", "failed"]
+    path: str | None = None
+    reason: str | None = None
+
+
+class JobView(BaseModel):
+    id: str
+    state: JobState
+    revision: int
+    label: str | None = None
+    created_at: str
+    updated_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    counts: Counts
+    photos_total: int
+    bytes_done: int
+    bytes_total: int
+    error: JobError | None = None
+    out_dir: str
+    merge_id: str | None = None
+    request: dict[str, Any]
+
+
+class JobList(BaseModel):
+    jobs: list[JobView]
+    next: str | None = None
+
+
+class PhotoView(BaseModel):
+    index: int
+    id: str | None = None
+    path: str
+    kind: Literal["RAW", "DNG", "JPEG"] | None = None
+    state: PhotoState
+    reason: str | None = None
+    revision: int
+    bytes_done: int = 0
+    bytes_total: int = 0
+    outputs: list[str] = Field(default_factory=list)
+    exports: list[str] = Field(default_factory=list)
+    sidecar: SidecarResult | None = None
+    develop_settings: dict[str, Any] | None = None
+    hdr_output: str | None = None
+    applied_at: str | None = None
+    apply_error: str | None = None
+
+
+class PhotoList(BaseModel):
+    photos: list[PhotoView]
+
+
+class RetryRequest(_Strict):
+    photos: list[Annotated[int, Field(ge=0)]] | None = None
+
+
+class AppliedReport(_Strict):
+    index: Annotated[int, Field(ge=0)]
+    applied: bool
+    reason: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class AppliedRequest(_Strict):
+    photos: Annotated[list[AppliedReport], Field(min_length=1, max_length=MAX_PHOTOS)]
