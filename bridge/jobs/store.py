@@ -1,14 +1,15 @@
 """The job store: jobs, their photos and projects, in one SQLite file in the data dir.
 
-The same file holds the merge journal (``bridge.xmp.journal``), so a job and the
-merges it made live and die together. WAL with ``synchronous=FULL``: a step is
-durable once its transaction commits, and a bridge killed at any moment finds
-every finished step again on restart.
+The same file holds the merge journal (``bridge.xmp.journal``, which versions its
+tables with ``PRAGMA user_version``; the job tables are versioned in
+``schema_versions``), so a job and the merges it made live and die together.
+WAL with ``synchronous=FULL``: a step is durable once its transaction commits,
+and a bridge killed at any moment finds every finished step again on restart.
 
 All writes go through one writer thread that commits whatever is waiting in one
 transaction (group commit): a hundred uploads finishing at once cost one fsync,
 not a hundred. Readers use their own connections (WAL lets them run beside it).
-The schema is versioned with ``PRAGMA user_version`` and migrated forward.
+The job schema is migrated forward one numbered step at a time.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-DB_FILE = "bridge.sqlite3"
+from bridge.xmp.journal import JOURNAL_FILE
+
+DB_FILE = JOURNAL_FILE
+COMPONENT = "jobs"
 
 Op = Callable[[sqlite3.Connection], Any]
 
@@ -116,13 +120,23 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> None:
-    """Bring the file to :data:`SCHEMA_VERSION`, refusing one from a newer bridge."""
-    (version,) = db.execute("PRAGMA user_version").fetchone()
+    """Bring the job tables to :data:`SCHEMA_VERSION`, refusing those of a newer bridge."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_versions"
+        " (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+    )
+    row = db.execute(
+        "SELECT version FROM schema_versions WHERE component = ?", (COMPONENT,)
+    ).fetchone()
+    version = row[0] if row else 0
     if version > SCHEMA_VERSION:
         raise StoreError(f"The job store {path} was written by a newer imagen-bridge; upgrade")
     for number in range(version, SCHEMA_VERSION):
         # one transaction per step: the new tables and the version that says they exist
-        db.executescript(f"BEGIN;{_MIGRATIONS[number]};PRAGMA user_version={number + 1};COMMIT;")
+        db.executescript(
+            f"BEGIN;{_MIGRATIONS[number]};"
+            f"INSERT OR REPLACE INTO schema_versions VALUES ('{COMPONENT}', {number + 1});COMMIT;"
+        )
 
 
 class Store:
@@ -139,7 +153,7 @@ class Store:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, data_dir: Path) -> Any:
+    async def open(cls, data_dir: Path) -> AsyncIterator[Store]:
         store = cls(data_dir / DB_FILE)
         await store._start(data_dir)
         try:
@@ -179,10 +193,15 @@ class Store:
         await self._queue.put((op, future))
         return await future
 
-    def write_soon(self, op: Op) -> None:
-        """Queue ``op`` without waiting (progress, records a restart can do without)."""
+    def write_soon(self, op: Op, then: Callable[[], None] | None = None) -> None:
+        """Queue ``op`` without waiting; ``then`` runs on the loop once it is durable."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        future.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
+
+        def done(f: asyncio.Future[Any]) -> None:
+            if not f.cancelled() and f.exception() is None and then is not None:
+                then()
+
+        future.add_done_callback(done)
         self._queue.put_nowait((op, future))
 
     async def _write_loop(self) -> None:

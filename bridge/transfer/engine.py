@@ -100,6 +100,7 @@ class Transfer:
         self._on_progress = on_progress
         self._log = logger or logging.getLogger(__name__)
         self._chunk_size = chunk_size
+        self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         quiet_httpx()
         # No default headers: storage links carry their signature in the URL, and the
