@@ -14,7 +14,8 @@ from typer.core import TyperGroup
 
 from bridge import __version__
 
-# name -> (module, function): the typer-annotated function that implements the command.
+# name -> (module, attribute): the typer-annotated function that implements the command,
+# or the typer app of a command with subcommands.
 _COMMANDS: dict[str, tuple[str, str]] = {
     "profiles": ("bridge.commands.profiles", "profiles_command"),
     "edit": ("bridge.commands.edit", "edit_command"),
@@ -22,6 +23,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "merge": ("bridge.commands.merge", "merge_command"),
     "undo": ("bridge.commands.merge", "undo_command"),
     "emulator": ("bridge.emulator.command", "emulator_command"),
+    "jobs": ("bridge.commands.jobs", "app"),
 }
 
 
@@ -39,9 +41,12 @@ class _LazyCommands(TyperGroup):
         target = _COMMANDS.get(cmd_name)
         if target is None:
             return None
-        module, function = target
+        module, name = target
+        found = getattr(importlib.import_module(module), name)
+        if isinstance(found, typer.Typer):  # a command with subcommands (``jobs list``)
+            return typer.main.get_group(found)
         single = typer.Typer(add_completion=False)
-        single.command(cmd_name)(getattr(importlib.import_module(module), function))
+        single.command(cmd_name)(found)
         return typer.main.get_command(single)
 
 

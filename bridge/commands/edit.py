@@ -203,6 +203,12 @@ class EditOutcome:
     photos: tuple[PhotoView, ...]
 
     @property
+    def merge_id(self) -> str | None:
+        """What ``undo`` takes, once a sidecar was written (None: nothing to undo)."""
+        written = any(p.sidecar and p.sidecar.status in ("created", "updated") for p in self.photos)
+        return self.job.merge_id if written else None
+
+    @property
     def ok(self) -> bool:
         """Every photo edited and every sidecar merged (nothing refused or failed)."""
         return all(
@@ -329,7 +335,7 @@ def summary_json(outcome: EditOutcome) -> dict[str, object]:
             for p in outcome.photos
         ],
         "unmatched_outputs": job.unmatched_outputs,
-        "merge_id": job.merge_id,
+        "merge_id": outcome.merge_id,
     }  # fmt: skip
 
 
@@ -378,8 +384,8 @@ def _print_merge(outcome: EditOutcome, out: Console) -> None:
                 f"{escape(photo.sidecar.reason or '')}",
                 highlight=False,
             )
-    if outcome.job.merge_id:
-        out.print(f"Undo with: imagen-bridge undo {outcome.job.merge_id}", highlight=False)
+    if outcome.merge_id:
+        out.print(f"Undo with: imagen-bridge undo {outcome.merge_id}", highlight=False)
 
 
 def edit_command(
