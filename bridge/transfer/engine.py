@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, Literal, Self, TypeVar
 
 import httpx
 
+from bridge.durable import fsync_dir, fsync_file, link_new, make_dirs, open_new
 from bridge.transfer.errors import TransferError
 from bridge.transfer.files import (
     CHUNK_SIZE,
@@ -277,10 +278,8 @@ class Transfer:
             ) from exc
         temp = target.with_name(f".{base[:40]}.{secrets.token_hex(6)}.part")
         try:
-            await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
-            # O_EXCL: never write through a file or link that is already there.
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0))
-            with os.fdopen(fd, "wb") as handle:
+            await asyncio.to_thread(make_dirs, target.parent)
+            with os.fdopen(open_new(temp), "wb") as handle:
                 state = _Download(base, handle, ByteCounter(self._on_progress, "download", base, 0))
                 state.progress.start()
                 await self._retrying(
@@ -518,7 +517,7 @@ def _int_or_none(value: str | None) -> int | None:
 
 def _flush_and_sync(handle: BinaryIO) -> None:
     handle.flush()
-    os.fsync(handle.fileno())
+    fsync_file(handle.fileno())
 
 
 def _publish(temp: Path, target: Path, *, overwrite: bool, name: str) -> None:
@@ -527,14 +526,15 @@ def _publish(temp: Path, target: Path, *, overwrite: bool, name: str) -> None:
         temp.replace(target)
     else:
         try:
-            target.hardlink_to(temp)  # atomic create-if-absent; the caller removes the temp name
+            linked = link_new(temp, target)  # the caller removes the temp name
         except FileExistsError:
             _require_same(temp, target, name)
-        except OSError:  # a file system without hard links: check, then rename
+            linked = True
+        if not linked:  # a file system without hard links: check, then rename
             if target.exists():
                 _require_same(temp, target, name)
             temp.replace(target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def _require_same(temp: Path, target: Path, name: str) -> None:
@@ -545,14 +545,3 @@ def _require_same(temp: Path, target: Path, name: str) -> None:
             name=name,
             code="FileExists",
         )
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable (POSIX; Windows has no directory handles to sync)."""
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

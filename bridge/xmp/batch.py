@@ -29,6 +29,7 @@ from enum import StrEnum
 from itertools import islice
 from pathlib import Path
 
+from bridge.durable import fsync_dir
 from bridge.xmp.errors import JournalError, PublishError, XmpError
 from bridge.xmp.formats import (
     EMBEDDED_XMP_EXTENSIONS,
@@ -40,7 +41,7 @@ from bridge.xmp.formats import (
 from bridge.xmp.journal import Journal, new_merge_id
 from bridge.xmp.merge import CrsChanges, check_belongs, crs_changes, merge_crs
 from bridge.xmp.packet import DEFAULT_MAX_BYTES, parse_xmp, serialize_xmp
-from bridge.xmp.publish import Snapshot, fsync_dir, publish, read_snapshot
+from bridge.xmp.publish import Snapshot, publish, read_snapshot
 from bridge.xmp.sidecar import (
     SIDECAR_EXTENSION,
     Folder,
