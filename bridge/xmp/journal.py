@@ -183,7 +183,7 @@ def _write_backup(job: tuple[Path, Snapshot]) -> OSError | None:
     path, old = job
     assert old.data is not None
     try:
-        write_new(path, old.data, mode=0o600)
+        write_new(path, old.data)  # ordinary file mode; the backup folders are 0o700
     except OSError as exc:
         return exc
     return None
