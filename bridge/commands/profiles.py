@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bridge.commands.console import ExitCode, command_logger
+from bridge.commands.console import ExitCode, command_logger, program_name
 from bridge.commands.exits import Report, run_command
 from bridge.commands.session import imagen_client
 from bridge.settings import load_settings
@@ -35,7 +35,11 @@ def profiles_command(
                 str(p.profile_key), p.profile_name or "", p.profile_type or "", p.image_type or ""
             )
         out.print(table)
-        out.print("Use a key or an exact name with: imagen-bridge edit --profile KEY PHOTOS...")
+        out.print(
+            f"Use a key or an exact name with: {program_name()} edit --profile KEY PHOTOS...",
+            highlight=False,
+            markup=False,
+        )
         return ExitCode.OK
 
     raise typer.Exit(run_command(flow(), report))
