@@ -9,7 +9,6 @@ unless another live process already does; then they follow it.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated
 
 import typer
@@ -18,9 +17,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bridge.commands.console import ExitCode, UsageError, command_logger, consoles
-from bridge.commands.edit import EditOutcome, print_summary
-from bridge.commands.exits import run_command
+from bridge.commands.console import ExitCode, UsageError, command_logger
+from bridge.commands.edit import EditOutcome, print_summary, summary_json
+from bridge.commands.exits import Report, run_command
 from bridge.commands.session import notice_on
 from bridge.jobs.book import JobBook
 from bridge.jobs.engine import JobEngine
@@ -42,10 +41,6 @@ JobId = Annotated[str, typer.Argument(help="The job id (`imagen-bridge jobs list
 def _ended(view: JobView) -> int:
     counts = view.counts
     return counts.ready + counts.applied + counts.failed + counts.canceled
-
-
-def _print_json(out: Console, data: object) -> None:
-    out.file.write(json.dumps(data, indent=2) + "\n")
 
 
 def _job_table(jobs: list[JobView]) -> Table:
@@ -72,34 +67,35 @@ def list_command(
     as_json: JsonFlag = False,
 ) -> None:
     """The newest jobs, with their state and how many photos are done."""
-    out, err = consoles()
+    report = Report(as_json=as_json)
 
     async def flow() -> ExitCode:
         async with JobBook.open_book(load_settings()) as book:
             listed = await book.list_jobs(state or (), limit=limit)
         if as_json:
-            _print_json(out, listed.model_dump(mode="json"))
-        elif listed.jobs:
-            out.print(_job_table(listed.jobs))
+            return report.result(ExitCode.OK, listed.model_dump(mode="json"))
+        if listed.jobs:
+            report.out.print(_job_table(listed.jobs))
         else:
-            err.print("No jobs yet. `imagen-bridge edit` or `imagen-bridge serve` makes them.")
+            report.err.print("No jobs yet: `edit` and `serve` make them.", highlight=False)
         return ExitCode.OK
 
-    raise typer.Exit(run_command(flow(), err))
+    raise typer.Exit(run_command(flow(), report))
 
 
 @app.command("show")
 def show_command(job_id: JobId, as_json: JsonFlag = False) -> None:
     """One job and each of its photos."""
-    out, err = consoles()
+    report = Report(as_json=as_json)
+    out = report.out
 
     async def flow() -> ExitCode:
         async with JobBook.open_book(load_settings()) as book:
             view = await _get(book, job_id)
             photos = await book.photos(job_id, settings=False)
         if as_json:
-            _print_json(out, {**view.model_dump(mode="json"), **photos.model_dump(mode="json")})
-            return ExitCode.OK
+            data = {"job": view.model_dump(mode="json"), **photos.model_dump(mode="json")}
+            return report.result(ExitCode.OK, data)
         out.print(_job_table([view]))
         table = Table()
         for name in ("#", "photo", "state", "reason / sidecar"):
@@ -110,7 +106,7 @@ def show_command(job_id: JobId, as_json: JsonFlag = False) -> None:
         out.print(table)
         return ExitCode.OK
 
-    raise typer.Exit(run_command(flow(), err))
+    raise typer.Exit(run_command(flow(), report))
 
 
 async def _get(book: JobBook, job_id: str) -> JobView:
@@ -142,46 +138,49 @@ def _exit_for(view: JobView, outcome: EditOutcome) -> ExitCode:
     return ExitCode.OK if view.state is JobState.DONE and outcome.ok else ExitCode.FAILED
 
 
-async def _finish(book: JobBook, view: JobView, out: Console, as_json: bool) -> ExitCode:
+async def _finish(book: JobBook, view: JobView, report: Report) -> ExitCode:
     photos = await book.photos(view.id, settings=False)
     outcome = EditOutcome(view, tuple(photos.photos))
-    print_summary(outcome, out=out, as_json=as_json)
-    return _exit_for(view, outcome)
+    code = _exit_for(view, outcome)
+    if report.as_json:
+        return report.result(code, summary_json(outcome))
+    print_summary(outcome, out=report.out)
+    return code
 
 
 @app.command("wait")
 def wait_command(job_id: JobId, as_json: JsonFlag = False) -> None:
     """Wait until the job has ended, with a progress bar; exit 0 only if every photo made it."""
-    out, err = consoles()
+    report = Report(as_json=as_json)
 
     async def flow() -> ExitCode:
         async with JobBook.open_book(load_settings()) as book:
-            view = await _follow(book, job_id, err)
-            return await _finish(book, view, out, as_json)
+            view = await _follow(book, job_id, report.err)
+            return await _finish(book, view, report)
 
-    raise typer.Exit(run_command(flow(), err))
+    raise typer.Exit(run_command(flow(), report))
 
 
 @app.command("cancel")
 def cancel_command(job_id: JobId, as_json: JsonFlag = False) -> None:
     """Cancel the job: transfers stop, photos not yet ready are canceled."""
-    out, err = consoles()
+    report = Report(as_json=as_json)
 
     async def flow() -> ExitCode:
         async with JobBook.open_book(load_settings()) as book:
             await _get(book, job_id)
             view = await book.cancel(job_id)
+        code = ExitCode.OK if view.state.ended else ExitCode.FAILED
         if as_json:
-            _print_json(out, view.model_dump(mode="json"))
-        else:
-            out.print(f"{job_id}: {view.state.value}", highlight=False)
-        return ExitCode.OK if view.state.ended else ExitCode.FAILED
+            return report.result(code, {"job": view.model_dump(mode="json")})
+        report.out.print(f"{job_id}: {view.state.value}", highlight=False)
+        return code
 
-    raise typer.Exit(run_command(flow(), err))
+    raise typer.Exit(run_command(flow(), report))
 
 
-async def _drive(job_id: str, *, retry: bool, photos: list[int] | None, as_json: bool) -> ExitCode:
-    out, err = consoles()
+async def _drive(job_id: str, *, retry: bool, photos: list[int] | None, report: Report) -> ExitCode:
+    err = report.err
     settings = load_settings()
     async with JobEngine.open(
         settings, resume=False, notice=notice_on(err), logger=command_logger(err)
@@ -206,14 +205,14 @@ async def _drive(job_id: str, *, retry: bool, photos: list[int] | None, as_json:
             await engine.stop()
             err.print(f"Interrupted. `imagen-bridge jobs resume {job_id}` goes on.")
             raise
-        return await _finish(engine, view, out, as_json)
+        return await _finish(engine, view, report)
 
 
 @app.command("resume")
 def resume_command(job_id: JobId, as_json: JsonFlag = False) -> None:
     """Go on with an interrupted job: finished uploads, edits and downloads are not repeated."""
-    _, err = consoles()
-    raise typer.Exit(run_command(_drive(job_id, retry=False, photos=None, as_json=as_json), err))
+    report = Report(as_json=as_json)
+    raise typer.Exit(run_command(_drive(job_id, retry=False, photos=None, report=report), report))
 
 
 @app.command("retry")
@@ -226,5 +225,5 @@ def retry_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Run an ended job's failed and canceled photos again."""
-    _, err = consoles()
-    raise typer.Exit(run_command(_drive(job_id, retry=True, photos=photo, as_json=as_json), err))
+    report = Report(as_json=as_json)
+    raise typer.Exit(run_command(_drive(job_id, retry=True, photos=photo, report=report), report))

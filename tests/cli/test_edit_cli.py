@@ -49,7 +49,9 @@ def test_profiles_table_and_json() -> None:
 
     as_json = invoke("profiles", "--json")
     assert as_json.exit_code == 0
-    rows = json.loads(as_json.stdout)
+    document = json.loads(as_json.stdout)
+    assert document["ok"] is True
+    rows = document["profiles"]
     assert {"profile_key": 5700, "image_type": "RAW"}.items() <= rows[0].items()
 
 
