@@ -250,7 +250,7 @@ local function decodeString(s, i)
   -- s:sub(i, i) is the opening quote
   local out, pos = {}, i + 1
   while true do
-    local stop = s:find('["\\%c]', pos)
+    local stop = s:find('["\\%z\1-\31]', pos)
     if not stop then
       decodeError(s, i, "unterminated string")
     end
