@@ -222,7 +222,7 @@ class Lightroom:
         return (
             response.status_code,
             response.content,
-            to_lua(self.lua, [[k, v] for k, v in response.headers.items()]),
+            to_lua(self.lua, [[k.decode("latin-1"), v.decode("latin-1")] for k, v in response.headers.raw]),
         )
 
     def _answer_dialog(self, lua_dialog: Any) -> str:
