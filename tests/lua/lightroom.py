@@ -23,7 +23,8 @@ PLUGIN_DIR = REPO / "lua_plugin" / "ImagenBridge.lrplugin"
 FAKE_SDK = Path(__file__).resolve().parent / "fake_sdk"
 TOOLKIT_ID = "org.imagenbridge.lightroom"
 RAW_EXTENSIONS = frozenset(
-    "nef cr2 cr3 arw nrw crw srf sr2 orf raw rw2 raf ptx pef rwl srw 3fr fff".split()
+    {"nef", "cr2", "cr3", "arw", "nrw", "crw", "srf", "sr2", "orf", "raw", "rw2", "raf", "ptx"}
+    | {"pef", "rwl", "srw", "3fr", "fff"}
 )
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -47,7 +48,11 @@ def from_lua(value: Any) -> Any:
         return value
     items = list(value.items())
     keys = [k for k, _ in items]
-    if keys and all(isinstance(k, int) for k in keys) and sorted(keys) == list(range(1, len(keys) + 1)):
+    if (
+        keys
+        and all(isinstance(k, int) for k in keys)
+        and sorted(keys) == list(range(1, len(keys) + 1))
+    ):
         return [from_lua(value[i]) for i in range(1, len(keys) + 1)]
     return {k: from_lua(v) for k, v in items}
 
@@ -222,7 +227,10 @@ class Lightroom:
         return (
             response.status_code,
             response.content,
-            to_lua(self.lua, [[k.decode("latin-1"), v.decode("latin-1")] for k, v in response.headers.raw]),
+            to_lua(
+                self.lua,
+                [[k.decode("latin-1"), v.decode("latin-1")] for k, v in response.headers.raw],
+            ),
         )
 
     def _answer_dialog(self, lua_dialog: Any) -> str:

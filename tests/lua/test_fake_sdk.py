@@ -51,7 +51,9 @@ def echo_url() -> Iterator[str]:
 def run_plugin_code(source: str, *args: Any) -> Any:
     """Runs source as a plug-in function inside a task; returns its results."""
     lr = Lightroom({"photos": PHOTOS, "selection": ["A", "VC"]})
-    chunk = lr.lua.eval(f"function(env) local f = loadstring([==[{source}]==]) setfenv(f, env) return f end")
+    chunk = lr.lua.eval(
+        f"function(env) local f = loadstring([==[{source}]==]) setfenv(f, env) return f end"
+    )
     return lr, lr.h.callInTask(chunk(lr.h.env), *args)
 
 
@@ -64,7 +66,7 @@ def plugin_error(source: str, *args: Any) -> str:
 def test_http_outside_a_task_fails() -> None:
     lr = Lightroom({"photos": []})
     chunk = lr.lua.eval(
-        "function(env) local f = loadstring('return import(\"LrHttp\").get(\"http://127.0.0.1:1/\")') "
+        "function(env) local f = loadstring([[return import('LrHttp').get('http://127.0.0.1:1')]])"
         "setfenv(f, env) return pcall(f) end"
     )
     ok, err = chunk(lr.h.env)
@@ -113,13 +115,17 @@ def test_no_http_and_no_yield_inside_a_write_gate(echo_url: str) -> None:
     err = plugin_error(
         """local url = ...
         local catalog = (import "LrApplication").activeCatalog()
-        catalog:withWriteAccessDo("x", function() (import "LrHttp").get(url) end, { timeout = 1 })""",
+        catalog:withWriteAccessDo("x", function()
+          (import "LrHttp").get(url)
+        end, { timeout = 1 })""",
         echo_url,
     )
     assert "not allowed inside catalog:withWriteAccessDo" in err
     err = plugin_error(
         """local catalog = (import "LrApplication").activeCatalog()
-        catalog:withWriteAccessDo("x", function() (import "LrTasks").sleep(1) end, { timeout = 1 })"""
+        catalog:withWriteAccessDo("x", function()
+          (import "LrTasks").sleep(1)
+        end, { timeout = 1 })"""
     )
     assert "yielding is not allowed" in err
 
@@ -127,7 +133,9 @@ def test_no_http_and_no_yield_inside_a_write_gate(echo_url: str) -> None:
 def test_photo_lookups_inside_a_write_gate_fail() -> None:
     err = plugin_error(
         """local catalog = (import "LrApplication").activeCatalog()
-        catalog:withWriteAccessDo("x", function() catalog:findPhotoByUuid("A") end, { timeout = 1 })"""
+        catalog:withWriteAccessDo("x", function()
+          catalog:findPhotoByUuid("A")
+        end, { timeout = 1 })"""
     )
     assert "photo look-ups are not allowed" in err
 
@@ -138,7 +146,8 @@ def test_without_timeout_a_blocked_write_throws_and_with_one_it_aborts_quietly()
     chunk = lr.lua.eval(
         """function(env) local f = loadstring([[
         local catalog = (import "LrApplication").activeCatalog()
-        local ok, err = (import "LrTasks").pcall(catalog.withWriteAccessDo, catalog, "x", function() end)
+        local LrTasks = import "LrTasks"
+        local ok, err = LrTasks.pcall(catalog.withWriteAccessDo, catalog, "x", function() end)
         local ran = false
         local status = catalog:withWriteAccessDo("y", function() ran = true end, { timeout = 5 })
         return ok, err, status, ran]]) setfenv(f, env) return f end"""
@@ -173,7 +182,8 @@ def test_virtual_copy_metadata_names_its_master_and_shares_its_path() -> None:
     _, (path, is_copy, master_uuid) = run_plugin_code(
         """local catalog = (import "LrApplication").activeCatalog()
         local vc = catalog:findPhotoByUuid("VC")
-        local m = catalog:batchGetRawMetadata({ vc }, { "path", "isVirtualCopy", "masterPhoto" })[vc]
+        local keys = { "path", "isVirtualCopy", "masterPhoto" }
+        local m = catalog:batchGetRawMetadata({ vc }, keys)[vc]
         return m.path, m.isVirtualCopy, m.masterPhoto:getRawMetadata("uuid")"""
     )
     assert (path, is_copy, master_uuid) == ("/p/a/IMG_1.CR2", True, "A")
@@ -217,7 +227,7 @@ def test_prefs_keep_nested_tables_only_when_assigned_again() -> None:
 
 
 def test_non_raw_photos_ignore_kelvin_white_balance() -> None:
-    lr, (temp_jpg, incr_jpg, temp_raw) = run_plugin_code(
+    _, (temp_jpg, incr_jpg, temp_raw) = run_plugin_code(
         """local catalog = (import "LrApplication").activeCatalog()
         local j, a = catalog:findPhotoByUuid("J"), catalog:findPhotoByUuid("A")
         catalog:withWriteAccessDo("x", function()

@@ -89,8 +89,23 @@ def test_windows_paths_and_control_characters_survive() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ['{"a":1', "[1,]", "01", "1.", ".5", "1e", '"\\ud800"', '"\\udc00x"', '"\\x"', "nul",
-     '{"a" 1}', "[1] 2", '"tab\there"', "", "  "],
+    [
+        '{"a":1',
+        "[1,]",
+        "01",
+        "1.",
+        ".5",
+        "1e",
+        '"\\ud800"',
+        '"\\udc00x"',
+        '"\\x"',
+        "nul",
+        '{"a" 1}',
+        "[1] 2",
+        '"tab\there"',
+        "",
+        "  ",
+    ],
 )
 def test_malformed_json_is_refused_with_a_position(bad: str) -> None:
     out, err = ROUND_TRIP(JSON, bad, True)
