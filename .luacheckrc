@@ -23,4 +23,4 @@ std = "lightroom"
 max_line_length = 120
 files["lua_plugin/**/Info.lua"] = { std = "lightroom_info" }
 -- The fake SDK is the harness's own Lua, run by lupa outside the sandbox it builds.
-files["tests/lua/fake_sdk"] = { std = "lua51" }
+files["tests/lua/fake_sdk"] = { std = "lua51", self = false }

@@ -29,9 +29,12 @@ function JobProgress.caption(job)
   if job.state == "queued" then
     return "Waiting for the bridge to start"
   elseif (c.uploading or 0) > 0 or (c.queued or 0) > 0 then
-    return string.format("Uploading to Imagen: %s of %s left (%s of %s)",
-      plural((c.uploading or 0) + (c.queued or 0), "photo", "photos"), tostring(total),
-      megabytes(job.bytes_done), megabytes(job.bytes_total))
+    local caption = string.format("Uploading to Imagen: %s of %d left",
+      plural((c.uploading or 0) + (c.queued or 0), "photo", "photos"), total)
+    if (tonumber(job.bytes_total) or 0) > 0 then
+      caption = caption .. string.format(" (%s of %s)", megabytes(job.bytes_done), megabytes(job.bytes_total))
+    end
+    return caption
   elseif (c.editing or 0) > 0 then
     return "Imagen is editing " .. plural(c.editing, "photo", "photos")
   elseif (c.downloading or 0) > 0 then
@@ -44,20 +47,25 @@ function JobProgress.caption(job)
   return "Working"
 end
 
-local function show(scope, job)
+-- Shows the job's progress; the caption only when it changed. Returns the caption.
+local function show(scope, job, shown)
   local c = job.counts or {}
   local total = tonumber(job.photos_total) or 0
   local ended = (c.ready or 0) + (c.applied or 0) + (c.failed or 0) + (c.canceled or 0)
-  scope:setCaption(JobProgress.caption(job))
+  local caption = JobProgress.caption(job)
+  if caption ~= shown then
+    scope:setCaption(caption)
+  end
   if total > 0 then
     scope:setPortionComplete(ended, total)
   end
+  return caption
 end
 
 --- Waits for the job to end. Returns the ended job; or nil and an error; or nil, nil and
 -- the last job seen when the photographer canceled (the bridge job is canceled too).
 function JobProgress.watch(client, jobId, scope)
-  local since, last, failures = nil, nil, 0
+  local since, last, failures, shown = nil, nil, 0, nil
   while true do
     if scope:isCanceled() then
       Log:infof("job %s: canceled in Lightroom", jobId)
@@ -72,7 +80,7 @@ function JobProgress.watch(client, jobId, scope)
       failures = 0
       last = job
       since = tonumber(job.revision) or since
-      show(scope, job)
+      shown = show(scope, job, shown)
       if JobProgress.ENDED[job.state] then
         return job
       end
@@ -82,7 +90,8 @@ function JobProgress.watch(client, jobId, scope)
       if failures > RETRIES then
         return nil, err, last
       end
-      scope:setCaption("Waiting for the bridge to answer...")
+      shown = "Waiting for the bridge to answer..."
+      scope:setCaption(shown)
       LrTasks.sleep(2 ^ failures)
     else
       return nil, err, last

@@ -64,23 +64,26 @@ class Dialog:
         self._d = lua_dialog
         self.title: str = lua_dialog.args.title
 
+    def _call(self, method: str, *args: Any) -> Any:
+        return self._d[method](self._d, *args)
+
     def set(self, name: str, value: Any) -> None:
-        self._d.set(self._d, name, value)
+        self._call("set", name, value)
 
     def choose(self, name: str, item_title: str) -> None:
-        self._d.choose(self._d, name, item_title)
+        self._call("choose", name, item_title)
 
     def get(self, name: str) -> Any:
-        return from_lua(self._d.get(self._d, name))
+        return from_lua(self._call("get", name))
 
     def enabled(self, name: str) -> bool:
-        return bool(self._d.enabled(self._d, name))
+        return bool(self._call("enabled", name))
 
     def items(self, name: str) -> list[str]:
-        return list(from_lua(self._d.items(self._d, name)) or [])
+        return list(from_lua(self._call("items", name)) or [])
 
     def texts(self) -> list[str]:
-        return list(from_lua(self._d.texts(self._d)) or [])
+        return list(from_lua(self._call("texts")) or [])
 
 
 DialogAnswer = Callable[[Dialog], str]
