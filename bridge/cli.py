@@ -33,6 +33,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "undo": ("bridge.commands.merge", "undo_command"),
     "emulator": ("bridge.emulator.command", "emulator_command"),
     "jobs": ("bridge.commands.jobs", "app"),
+    "install-plugin": ("bridge.commands.install_plugin", "install_plugin_command"),
 }
 
 
