@@ -494,6 +494,18 @@ class _ProjectRun:
         upload = await self._put_parts(photo)
         try:
             await self.client.i2i_multipart_complete(self.uuid, upload.upload_id, photo.name)
+        except ImagenError as exc:
+            if exc.status != 404:
+                await self._abort(photo, upload)
+                raise
+            # Imagen no longer knows this upload, and nothing here aborted it: an earlier
+            # complete (a retry whose first answer was lost, or a run that stopped right
+            # after it) took effect. A missing file would show as a missing output.
+            self.log.warning(
+                "upload of %s: Imagen says the upload is already closed (%s); "
+                "counting it as completed by an earlier try",
+                photo.name, exc.message,
+            )  # fmt: skip
         except BaseException:
             await self._abort(photo, upload)
             raise

@@ -292,3 +292,26 @@ async def test_a_stopped_multipart_upload_continues_with_the_parts_it_lacks(
     assert set(parts.values()) == {1}, parts  # no part went up twice
     assert before and len(parts) == 4 > len(before)
     assert posts(log, "/multipart_uploads") == 2  # one upload per file, continued
+
+
+async def test_a_multipart_complete_whose_answer_was_lost_does_not_fail_the_photo(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first complete took effect but its answer was lost; the retry gets a 404. The
+    photo is uploaded (Imagen holds it), so it must be edited, not failed."""
+    from bridge.imagen import ImagenClient
+
+    real = ImagenClient.i2i_multipart_complete
+
+    async def answer_lost(self: ImagenClient, uuid: str, upload_id: str, name: str) -> None:
+        await real(self, uuid, upload_id, name)  # took effect...
+        await real(self, uuid, upload_id, name)  # ...and the retry is told 404
+
+    monkeypatch.setattr(ImagenClient, "i2i_multipart_complete", answer_lost)
+    emulator = await emulator_factory(faults=FaultConfig(processing_s=0.1))
+    big = make_photos(tmp_path, ["pano.jpg"], size=70 * 2**20)
+    job_request = JobRequest.model_validate({"photos": [{"path": str(big[0])}], "smart": True})
+    async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
+        job, _ = await engine.create(job_request)
+        done = await until(engine, job.id, lambda v: v.state.ended)
+    assert done.state is JobState.DONE and done.counts.ready == 1, done
