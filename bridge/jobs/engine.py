@@ -25,7 +25,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bridge.emulator.app import EmulatorConfig
@@ -129,8 +129,7 @@ class JobEngine(JobBook):
         logger: logging.Logger | None = None,
         demo: bool = False,
         emulator: EmulatorConfig | None = None,
-        max_jobs: int = 2,
-        transfers: int = 8,
+        transfers: int | None = None,
     ) -> AsyncIterator[JobEngine]:
         """Open the store and the backend.
 
@@ -143,15 +142,17 @@ class JobEngine(JobBook):
             open_backend(
                 settings, notice=notice, logger=log, demo=demo, emulator=emulator
             ) as backend,
-            Transfer(concurrency=transfers, logger=log) as transfer,
+            Transfer(concurrency=transfers or settings.transfers, logger=log) as transfer,
         ):
             engine = cls(
                 settings, store, backend.client, transfer, backend.name,
-                logger=log, max_jobs=max_jobs,
+                logger=log, max_jobs=settings.max_jobs,
             )  # fmt: skip
             engine.adopt = adopt
             engine._renewer = asyncio.create_task(engine._housekeeping(), name="job-leases")
             try:
+                if adopt:
+                    await engine.prune(timedelta(days=settings.job_retention_days))
                 if resume:
                     await engine.resume_orphans()
                 yield engine

@@ -315,3 +315,27 @@ async def test_a_multipart_complete_whose_answer_was_lost_does_not_fail_the_phot
         job, _ = await engine.create(job_request)
         done = await until(engine, job.id, lambda v: v.state.ended)
     assert done.state is JobState.DONE and done.counts.ready == 1, done
+
+
+async def test_a_serving_engine_forgets_jobs_ended_long_ago(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    emulator = await emulator_factory(faults=FaultConfig(processing_s=0.1))
+    settings = settings_for(emulator, tmp_path / "data").model_copy(
+        update={"job_retention_days": 7}
+    )
+    photos = make_photos(tmp_path, ["a.CR2"])
+    async with JobEngine.open(settings) as engine:
+        old, _ = await engine.create(request(photos))
+        recent, _ = await engine.create(request(photos))
+        for job in (old, recent):
+            await until(engine, job.id, lambda v: v.state.ended)
+        assert Path(old.out_dir).is_dir()
+        await engine.store.write(
+            lambda db: db.execute(
+                "UPDATE jobs SET finished_at = '2020-01-01T00:00:00.000Z' WHERE id = ?", (old.id,)
+            )
+        )
+    async with JobEngine.open(settings, adopt=True) as engine:
+        assert [j.id for j in (await engine.list_jobs()).jobs] == [recent.id]
+    assert not Path(old.out_dir).exists() and Path(recent.out_dir).is_dir()
