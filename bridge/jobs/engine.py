@@ -55,8 +55,9 @@ from bridge.jobs.models import (
     JobState,
     JobView,
 )
-from bridge.jobs.options import edit_options, expectation_for, resolve_profile
+from bridge.jobs.options import SMART_EXPECTATION, edit_options, expectation_for, resolve_profile
 from bridge.jobs.plan import (
+    Expectation,
     ImageKind,
     Photo,
     Plan,
@@ -78,6 +79,11 @@ PROFILE_CACHE_S = 600.0
 PROGRESS_EVERY_S = 0.5
 MIN_FREE_BYTES = 64 * 2**20
 OUTPUT_BYTES_PER_PHOTO = 4 * 2**20  # sidecars are small; DNGs and exports are not
+
+
+def room_needed(photos: int) -> int:
+    """Free disk space a job's outputs need (checked before anything is downloaded)."""
+    return MIN_FREE_BYTES + OUTPUT_BYTES_PER_PHOTO * photos
 
 
 def _new_job_id() -> str:
@@ -330,22 +336,41 @@ class JobEngine(JobBook):
         checked: list[Photo | str] = await asyncio.to_thread(
             lambda: [check_photo(path, seen, i) for i, path in enumerate(paths)]
         )
-        if request.smart:
-            expect = expectation_for(None)
-        else:
-            assert request.profile_key is not None
-            expect = expectation_for(resolve_profile(await self.profiles(), request.profile_key))
-        if expect is not None:
-            checked = [
-                f"{_kind_word(c)} file, but the {expect.reason}"
-                if isinstance(c, Photo) and c.kind is not expect.kind
-                else c
-                for c in checked
-            ]
+        expects = await self._expectations(request)
+        checked = [
+            f"{_kind_word(c)} file, but the {expects[0].reason}"
+            if isinstance(c, Photo) and expects and all(c.kind is not e.kind for e in expects)
+            else c
+            for c in checked
+        ]
         if request.tools.hdr_merge:
             clashes = folder_clashes([c for c in checked if isinstance(c, Photo)])
             checked = [clashes.get(c.path, c) if isinstance(c, Photo) else c for c in checked]
         return checked
+
+    async def _expectations(self, request: JobRequest) -> list[Expectation]:
+        """The kinds of photo the request's profiles edit (none: any kind)."""
+        if request.smart:
+            return [SMART_EXPECTATION]
+        assert request.profile_key is not None
+        profiles = await self.profiles()
+        main = expectation_for(resolve_profile(profiles, request.profile_key))
+        if request.jpeg_profile_key is None:
+            return [main] if main is not None else []
+        jpeg = expectation_for(
+            resolve_profile(profiles, request.jpeg_profile_key, "jpeg_profile_key")
+        )
+        if jpeg is None or jpeg.kind is not ImageKind.JPEG:
+            raise JobRequestError(
+                f"jpeg_profile_key {request.jpeg_profile_key} is not a JPG profile",
+                path="jpeg_profile_key",
+            )
+        if main is not None and main.kind is ImageKind.JPEG:
+            raise JobRequestError(
+                f"With jpeg_profile_key, profile_key must be a RAW profile ({main.reason})",
+                path="profile_key",
+            )
+        return [e for e in (main, jpeg) if e is not None]
 
     async def _recheck(self, job_id: str, request: JobRequest) -> None:
         """Photos refused at creation and retried since (a drive reconnected): check again."""
@@ -467,6 +492,7 @@ class JobEngine(JobBook):
             plan=Plan(projects=tuple(s.project for s in states)),
             out_dir=out_dir,
             profile_key=request.profile_key,
+            jpeg_profile_key=request.jpeg_profile_key,
             photography_type=(
                 PhotographyType.parse(request.photography_type)
                 if request.photography_type
@@ -503,7 +529,7 @@ class JobEngine(JobBook):
             free = (await asyncio.to_thread(shutil.disk_usage, probe)).free
         except OSError:
             return True
-        need = MIN_FREE_BYTES + OUTPUT_BYTES_PER_PHOTO * len(photos)
+        need = room_needed(len(photos))
         if free >= need:
             return True
         await self._end(

@@ -46,13 +46,14 @@ from bridge.jobs.events import (
     PhotoFinished,
     PhotoResult,
     PhotoStatus,
+    PhotoUploaded,
     ProjectPhase,
     RunEvent,
     RunResult,
     ServerStatus,
 )
 from bridge.jobs.flows import ClassicFlow, Flow, SmartFlow, Step
-from bridge.jobs.plan import Photo, Plan, PlannedProject, collision_key
+from bridge.jobs.plan import ImageKind, Photo, Plan, PlannedProject, collision_key
 from bridge.transfer import (
     MIN_PART_SIZE,
     ProgressEvent,
@@ -85,6 +86,8 @@ class EditRequest:
     plan: Plan
     out_dir: Path
     profile_key: int | None = None
+    jpeg_profile_key: int | None = None
+    """Edits the JPEG projects of a run whose ``profile_key`` edits raws (RAW+JPEG shoots)."""
     photography_type: PhotographyType | None = None
     options: EditOptions = field(default_factory=EditOptions)
     i2i: I2IEditOptions | None = None
@@ -223,20 +226,23 @@ class _Runner:
         self.log = log
         self._sink = sink
         self.checkpoint = checkpoint
-        self.flow: Flow
-        if request.i2i is not None:
-            self.flow = SmartFlow(client, request.i2i)
-        else:
-            assert request.profile_key is not None
-            self.flow = ClassicFlow(
-                client, request.profile_key, request.photography_type, request.options
-            )
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         self.run_name = request.run_name or f"imagen-bridge {stamp} {secrets.token_hex(3)}"
 
     def emit(self, event: RunEvent) -> None:
         if self._sink is not None:
             self._sink(event)
+
+    def flow_for(self, project: PlannedProject) -> Flow:
+        """Smart Editing, or a profile edit with the profile for the project's kind."""
+        request = self.request
+        if request.i2i is not None:
+            return SmartFlow(self.client, request.i2i)
+        key = request.profile_key
+        if project.kind is ImageKind.JPEG and request.jpeg_profile_key is not None:
+            key = request.jpeg_profile_key
+        assert key is not None
+        return ClassicFlow(self.client, key, request.photography_type, request.options)
 
     def result_of(self, state: ProjectState, photo: Photo) -> PhotoResult:
         index = state.project.index
@@ -284,7 +290,7 @@ class _ProjectRun:
     ) -> None:
         self.runner = runner
         self.client = runner.client
-        self.flow = runner.flow
+        self.flow = runner.flow_for(state.project)
         self.request = runner.request
         self.checkpoint = runner.checkpoint
         self.log = runner.log
@@ -426,6 +432,7 @@ class _ProjectRun:
             else:
                 self.state.uploaded.append(photo)
                 await self.checkpoint.uploaded(photo)
+                self.runner.emit(PhotoUploaded(self.state.project.index, photo.name, photo.size))
             finally:
                 wave.release()
 
