@@ -116,9 +116,7 @@ def emulator_command(
         try:
             check_loopback(host)
             if envelope not in ("bare", "data") or status_case not in ("title", "upper", "lower"):
-                raise ValueError(
-                    "--envelope must be bare|data and --status-case title|upper|lower"
-                )
+                raise ValueError("--envelope must be bare|data and --status-case title|upper|lower")
             config = EmulatorConfig(
                 api_key=api_key,
                 envelope=_literal_envelope(envelope),
