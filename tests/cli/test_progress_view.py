@@ -84,3 +84,11 @@ def test_human_bytes() -> None:
         "48.0 MB",
         "600.0 GB",
     ]
+
+
+def test_counts_read_as_english(tmp_path: Path) -> None:
+    """One photo is "1 photo", not "1 photos" (the plural of every count, everywhere)."""
+    console = Console(file=io.StringIO(), width=200)
+    with ProgressView(console, plan_edit(make_photos(tmp_path, ["a.CR2"])), live=False):
+        pass
+    assert console.file.getvalue().splitlines()[0] == "1 photo in 1 project"  # type: ignore[attr-defined]
