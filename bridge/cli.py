@@ -23,7 +23,8 @@ from typer.core import TyperCommand, TyperGroup
 
 from bridge import __version__
 
-# name -> (module, function): the typer-annotated function that implements the command.
+# name -> (module, attribute): the typer-annotated function that implements the command,
+# or the typer app of a command with subcommands.
 _COMMANDS: dict[str, tuple[str, str]] = {
     "profiles": ("bridge.commands.profiles", "profiles_command"),
     "edit": ("bridge.commands.edit", "edit_command"),
@@ -31,6 +32,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "merge": ("bridge.commands.merge", "merge_command"),
     "undo": ("bridge.commands.merge", "undo_command"),
     "emulator": ("bridge.emulator.command", "emulator_command"),
+    "jobs": ("bridge.commands.jobs", "app"),
+    "install-plugin": ("bridge.commands.install_plugin", "install_plugin_command"),
 }
 
 
@@ -113,16 +116,41 @@ class _Command(TyperCommand):
                     formatter.write_dl(rows)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        given = list(args)  # the parser consumes ``args``
-        try:
-            return list(super().parse_args(ctx, args))
-        except typer.Exit:
-            raise
-        except Exception as exc:
-            # click's UsageError, vendored by recent typer releases: matched by name
-            if any(cls.__name__ == "UsageError" for cls in type(exc).__mro__):
-                _json_usage_error(exc, given)
-            raise
+        return _parse_keeping_json(super().parse_args, ctx, args)
+
+
+def _parse_keeping_json(parse: Any, ctx: Any, args: list[str]) -> list[str]:
+    given = list(args)  # the parser consumes ``args``
+    try:
+        return list(parse(ctx, args))
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        # click's UsageError, vendored by recent typer releases: matched by name
+        if any(cls.__name__ == "UsageError" for cls in type(exc).__mro__):
+            _json_usage_error(exc, given)
+        raise
+
+
+class _Group(TyperGroup):
+    """A command with subcommands (``jobs list``), with the same usage-error handling."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return _parse_keeping_json(super().parse_args, ctx, args)
+
+
+def _group(app: typer.Typer) -> Any:
+    """A typer app of subcommands, laid out and parsed as every other command is."""
+    app.info.cls = _Group
+    app.info.context_settings = _CONTEXT
+    app.rich_markup_mode = None
+    for info in app.registered_commands:
+        info.cls = _Command
+        info.context_settings = {**_CONTEXT, **(info.context_settings or {})}
+    group = typer.main.get_group(app)
+    for command in group.commands.values():
+        _set_metavars(command)
+    return group
 
 
 class _LazyCommands(TyperGroup):
@@ -139,11 +167,12 @@ class _LazyCommands(TyperGroup):
         target = _COMMANDS.get(cmd_name)
         if target is None:
             return None
-        module, function = target
+        module, name = target
+        found = getattr(importlib.import_module(module), name)
+        if isinstance(found, typer.Typer):  # a command with subcommands (``jobs list``)
+            return _group(found)
         single = typer.Typer(add_completion=False, rich_markup_mode=None)
-        single.command(cmd_name, cls=_Command, context_settings=_CONTEXT)(
-            getattr(importlib.import_module(module), function)
-        )
+        single.command(cmd_name, cls=_Command, context_settings=_CONTEXT)(found)
         command = typer.main.get_command(single)
         _set_metavars(command)
         return command

@@ -37,9 +37,10 @@ from bridge.xmp.batch import (
     preview_plan,
 )
 from bridge.xmp.errors import JournalError, XmpError
+from bridge.xmp.formats import split_name
 from bridge.xmp.journal import Journal, MergeSummary, UndoOutcome, UndoReport
 from bridge.xmp.merge import CrsChanges
-from bridge.xmp.sidecar import SIDECAR_EXTENSION, Naming, split_name
+from bridge.xmp.sidecar import SIDECAR_EXTENSION, Naming
 
 #: Above this many files the table lists only problems (``--json`` has every file) and a
 #: progress bar runs on a terminal.
