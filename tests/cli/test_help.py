@@ -25,17 +25,31 @@ def _whole(option: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w-]){re.escape(option)}(?![\w-])")
 
 
-def _command(name: str) -> Any:
-    return typer.main.get_command(app).get_command(None, name)  # type: ignore[attr-defined]
+def _command(*path: str) -> Any:
+    command: Any = typer.main.get_command(app)
+    for name in path:
+        command = command.get_command(None, name)
+    return command
 
 
-@pytest.mark.parametrize("name", sorted(_COMMANDS))
-def test_help_fits_80_columns_and_cuts_nothing(name: str) -> None:
-    text = _help(name)
+def _every_command() -> list[tuple[str, ...]]:
+    """Each command, and each subcommand of a command that has them (``jobs list``)."""
+    paths: list[tuple[str, ...]] = []
+    for name in sorted(_COMMANDS):
+        paths.append((name,))
+        command = _command(name)
+        if hasattr(command, "list_commands"):
+            paths += [(name, sub) for sub in command.list_commands(None)]
+    return paths
+
+
+@pytest.mark.parametrize("path", _every_command(), ids=" ".join)
+def test_help_fits_80_columns_and_cuts_nothing(path: tuple[str, ...]) -> None:
+    text = _help(*path)
     flat = " ".join(text.split())
     assert max(len(line) for line in text.splitlines()) <= WIDTH, text
     assert "…" not in text and "<bool>" not in text and "<list" not in text
-    command = _command(name)
+    command = _command(*path)
     for param in command.params:
         if param.param_type_name != "option" or param.hidden:
             continue
@@ -50,12 +64,12 @@ def test_help_fits_80_columns_and_cuts_nothing(name: str) -> None:
             assert f"default: {shown}" in flat, (param.name, flat)
 
 
-@pytest.mark.parametrize("name", sorted(_COMMANDS))
-def test_usage_line_names_arguments_in_capitals(name: str) -> None:
-    usage = _help(name).splitlines()[0]
-    assert usage.startswith(f"Usage: imagen-bridge {name} [OPTIONS]")
+@pytest.mark.parametrize("path", _every_command(), ids=" ".join)
+def test_usage_line_names_arguments_in_capitals(path: tuple[str, ...]) -> None:
+    usage = _help(*path).splitlines()[0]
+    assert usage.startswith(f"Usage: imagen-bridge {' '.join(path)} [OPTIONS]")
     assert "{" not in usage and "<" not in usage
-    for param in _command(name).params:
+    for param in _command(*path).params:
         if param.param_type_name == "argument":
             assert param.name.upper() in usage
 
