@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -90,6 +91,34 @@ async def test_injected_faults_and_dropped_connections_are_logged(
     async with api(emulator) as client:
         assert (await client.get("/profiles")).status_code == 503
     assert _lines(limited) == [["GET", "/v1/profiles", "503", "0"]]
+
+
+async def test_a_put_refused_before_its_body_is_logged_too(
+    emulator_factory: EmulatorFactory, tmp_path: Path
+) -> None:
+    """``Expect: 100-continue`` with a bad signature: aiohttp answers before any middleware."""
+    log = tmp_path / "access.log"
+    emulator = await emulator_factory(access_log=log)
+    async with api(emulator) as client:
+        uuid = unwrap((await client.post("/projects/", json={})).json())["project_uuid"]
+        links = await client.post(
+            f"/projects/{uuid}/get_temporary_upload_links",
+            json={"files_list": [{"file_name": "a.CR2"}]},
+        )
+    link = urlsplit(unwrap(links.json())["files_list"][0]["upload_link"])
+    tampered = link.query.replace("X-Amz-Signature=", "X-Amz-Signature=00")
+    reader, writer = await asyncio.open_connection(link.hostname, link.port)
+    writer.write(
+        f"PUT {link.path}?{tampered} HTTP/1.1\r\nHost: {link.netloc}\r\n"
+        "Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n".encode()
+    )
+    await writer.drain()
+    status_line = await reader.readline()
+    writer.close()
+    assert status_line.split()[1] == b"403"
+    put_line = next(fields for fields in _lines(log) if fields[0] == "PUT")
+    assert put_line[2:] == ["403", "0"]
+    assert "X-Amz-Signature" not in put_line[1]
 
 
 def test_logged_target_drops_only_signature_parameters() -> None:
