@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from bridge.commands.console import ExitCode, UsageError, command_logger
+from bridge.commands.console import ExitCode, UsageError, command_logger, program_name
 from bridge.commands.exits import Report, run_command
 from bridge.commands.progress_view import ProgressView
 from bridge.commands.session import notice_on
@@ -441,7 +441,7 @@ async def _edit_in(
             if not args.json:
                 print_summary(stopped, out=report.out)
             err.print(
-                f"Interrupted. What is done is kept: `imagen-bridge jobs resume {job.id}` "
+                f"Interrupted. What is done is kept: `{program_name()} jobs resume {job.id}` "
                 "goes on from where this run stopped.",
                 highlight=False,
             )
@@ -535,7 +535,9 @@ def _print_merge(outcome: EditOutcome, out: Console) -> None:
                 highlight=False,
             )
     if outcome.merge_id:
-        out.print(f"Undo with: imagen-bridge undo {outcome.merge_id}", highlight=False)
+        out.print(
+            f"Undo with: {program_name()} undo {outcome.merge_id}", highlight=False, markup=False
+        )
 
 
 def edit_command(

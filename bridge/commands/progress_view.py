@@ -23,6 +23,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from bridge.commands.console import plural
 from bridge.jobs.events import (
     FileBytes,
     PhotoFinished,
@@ -94,8 +95,8 @@ class ProgressView:
         )
 
     def _plan_words(self) -> str:
-        projects = len(self._plan.projects)
-        return f"{len(self._plan.photos)} photos in {projects} project{'s' * (projects != 1)}"
+        photos = plural(len(self._plan.photos), "photo")
+        return f"{photos} in {plural(len(self._plan.projects), 'project')}"
 
     def __enter__(self) -> ProgressView:
         if self._live_mode:

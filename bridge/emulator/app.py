@@ -53,6 +53,8 @@ def create_app(
         temporary = True
     store = ObjectStore(root, faults=faults)
     state = EmulatorState(config=config, store=store, projects=Projects(), clock=clock)
+    if access_log is not None:
+        access_log.install(app)
     app[CONFIG_KEY] = config
     app[STATE_KEY] = state
     app.add_routes(routes_classic.routes)

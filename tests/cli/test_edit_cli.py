@@ -263,11 +263,22 @@ def test_the_real_service_path_uses_the_configured_key(tmp_path: Path, threaded_
     assert "the-right-key" not in done.stdout + done.stderr
 
 
-def test_ctrl_c_exits_130_and_leaves_no_partial_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "code", "said"),
+    [(signal.SIGINT, 130, "Cancelled (Ctrl-C)"), (signal.SIGTERM, 143, "Cancelled (SIGTERM)")],
+)
+def test_a_stop_signal_exits_128_plus_n_and_leaves_no_partial_files(
+    tmp_path: Path, sig: signal.Signals, code: int, said: str
+) -> None:
+    """Ctrl-C and SIGTERM end alike: transfers stop, no .part file in --out, and the embedded
+    emulator's temp storage (hundreds of MB in a real run) is removed."""
     photos = make_photos(tmp_path / "in", [f"IMG_{n}.CR2" for n in range(8)], size=400_000)
     out = tmp_path / "out"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     env = {
         **os.environ,
+        "TMPDIR": str(temp),
         "IMAGEN_EMULATOR_FAULT_PROCESSING_S": "0.3",
         "IMAGEN_EMULATOR_FAULT_LATENCY_MS": "150",
     }
@@ -287,10 +298,11 @@ def test_ctrl_c_exits_130_and_leaves_no_partial_files(tmp_path: Path) -> None:
         seen.append(line)
         if "downloading outputs" in line or time.monotonic() > deadline:
             break
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     _, rest = process.communicate(timeout=60)
-    assert process.returncode == 130, "".join(seen) + rest
-    assert "Cancelled" in rest
+    assert process.returncode == code, "".join(seen) + rest
+    assert said in rest
+    assert list(temp.iterdir()) == []
     assert not [name for name in files_under(out) if Path(name).name.startswith(".")]
     assert all(name.endswith(".xmp") for name in files_under(out))
 

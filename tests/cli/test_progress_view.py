@@ -106,3 +106,11 @@ def test_a_file_is_called_uploaded_only_once_the_store_accepted_it(tmp_path: Pat
         for _ in range(3):  # three tries sent every byte, all refused
             view(FileBytes(1, "upload", "a.CR2", 2000, 2000))
     assert not [line for line in stream.getvalue().splitlines() if "uploaded" in line]
+
+
+def test_counts_read_as_english(tmp_path: Path) -> None:
+    """One photo is "1 photo", not "1 photos" (the plural of every count, everywhere)."""
+    console = Console(file=io.StringIO(), width=200)
+    with ProgressView(console, plan_edit(make_photos(tmp_path, ["a.CR2"])), live=False):
+        pass
+    assert console.file.getvalue().splitlines()[0] == "1 photo in 1 project"  # type: ignore[attr-defined]
