@@ -12,6 +12,9 @@ import typer
 
 from bridge.emulator.app import EmulatorConfig, check_loopback, running_emulator
 from bridge.emulator.faults import FaultConfig, FaultConfigError
+from bridge.emulator.imagekit import ImagekitConfig
+from bridge.emulator.imagekit.config import FREE_PLAN_MAX_BYTES
+from bridge.emulator.imgwire import ImgwireConfig
 
 DEFAULT_PORT = 8718
 
@@ -72,6 +75,10 @@ def emulator_command(
     drop_download_rate: Annotated[
         float | None, typer.Option(help="Fraction of downloads cut mid-body.")
     ] = None,
+    drop_response_rate: Annotated[
+        float | None,
+        typer.Option(help="Fraction of Imgwire/ImageKit uploads whose answer is lost after."),
+    ] = None,
     link_lifetime: Annotated[
         float | None, typer.Option(help="Presigned URL lifetime, seconds.")
     ] = None,
@@ -80,10 +87,32 @@ def emulator_command(
         typer.Option(help="Seconds an edit/export takes from Pending to Completed (default 2)."),
     ] = None,
     fail_file: Annotated[
-        list[str] | None, typer.Option(help="A file name whose editing fails (repeatable).")
+        list[str] | None,
+        typer.Option(help="A file name whose editing fails, or Imgwire quarantines (repeatable)."),
+    ] = None,
+    imgwire_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="IMGWIRE_EMULATOR_API_KEY",
+            help="Imgwire: accept only this bearer key (default: any non-empty key).",
+            show_default=False,
+        ),
+    ] = None,
+    imagekit_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="IMAGEKIT_EMULATOR_PRIVATE_KEY",
+            help="ImageKit: accept only this private key (default: any non-empty key).",
+            show_default=False,
+        ),
+    ] = None,
+    imagekit_max_file_size: Annotated[
+        int | None,
+        typer.Option(min=1, help="ImageKit: the plan's size limit per file, bytes (25 MiB)."),
     ] = None,
 ) -> None:
-    """Serve the offline Imagen emulator (API under /v1, presigned storage under /storage)."""
+    """Serve the offline Imagen emulator (API under /v1, presigned storage under /storage),
+    Imgwire under /imgwire and ImageKit under /imagekit."""
     try:
         check_loopback(host)
         if envelope not in ("bare", "data") or status_case not in ("title", "upper", "lower"):
@@ -99,6 +128,7 @@ def emulator_command(
                 "rate_503": rate_503,
                 "drop_upload_rate": drop_upload_rate,
                 "drop_download_rate": drop_download_rate,
+                "drop_response_rate": drop_response_rate,
                 "link_lifetime_s": link_lifetime,
                 "processing_s": processing_time,
                 "fail_files": frozenset(fail_file) if fail_file else None,
@@ -111,11 +141,15 @@ def emulator_command(
             faults=faults,
             storage_dir=storage_dir,
         )
+        imgwire = ImgwireConfig(api_key=imgwire_key)
+        imagekit = ImagekitConfig(
+            private_key=imagekit_key, max_file_size=imagekit_max_file_size or FREE_PLAN_MAX_BYTES
+        )
     except (ValueError, FaultConfigError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None
     try:
-        asyncio.run(_serve(config, host, port))
+        asyncio.run(_serve(config, imgwire, imagekit, host, port))
     except KeyboardInterrupt:
         typer.echo("Emulator stopped.")
     except OSError as exc:
@@ -131,11 +165,17 @@ def _literal_case(value: str) -> Literal["title", "upper", "lower"]:
     return "upper" if value == "upper" else "lower" if value == "lower" else "title"
 
 
-async def _serve(config: EmulatorConfig, host: str, port: int) -> None:
-    async with running_emulator(config, host=host, port=port) as emulator:
+async def _serve(
+    config: EmulatorConfig, imgwire: ImgwireConfig, imagekit: ImagekitConfig, host: str, port: int
+) -> None:
+    async with running_emulator(
+        config, host=host, port=port, imgwire_config=imgwire, imagekit_config=imagekit
+    ) as emulator:
         key_rule = "the configured key" if config.api_key else "any non-empty key"
         typer.echo(f"Imagen emulator listening on {emulator.base_url}")
         typer.echo(f"  x-api-key: {key_rule}; storage: {config.storage_dir or 'temporary'}")
         typer.echo(f"  use it with: IMAGEN_BRIDGE_BASE_URL={emulator.base_url}")
+        typer.echo(f"Imgwire emulator: {emulator.imgwire_url} (IMAGEN_BRIDGE_IMGWIRE_BASE_URL)")
+        typer.echo(f"ImageKit emulator: {emulator.imagekit_url} (IMAGEN_BRIDGE_IMAGEKIT_BASE_URL)")
         typer.echo("Press Ctrl-C to stop.")
         await asyncio.Event().wait()
