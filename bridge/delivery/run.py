@@ -1,0 +1,99 @@
+"""Delivering many files to one target: checks first, then bounded concurrency, per-file results.
+
+Every file is checked before the first byte goes anywhere, so a bad tag or one oversized
+file stops the whole delivery with all the problems listed (DeliveryRefused). Then files go
+a few at a time; one file's failure is that file's result, not the run's, except a rejected
+key, which stops everything (it would fail every file the same way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from bridge.delivery.errors import DeliveryAuthError, DeliveryError, DeliveryRefused
+from bridge.delivery.items import DeliveryItem
+from bridge.delivery.results import DeliveryResult, Target
+from bridge.transfer import ProgressCallback, ProgressEvent
+
+
+class DeliveryClient(Protocol):
+    @property
+    def target(self) -> Target: ...
+
+    def check(self, item: DeliveryItem) -> list[str]: ...
+
+    async def deliver(
+        self, item: DeliveryItem, *, on_progress: ProgressCallback | None = None
+    ) -> DeliveryResult: ...
+
+
+@dataclass(frozen=True)
+class DeliveryEvent:
+    """``bytes`` while a file uploads; ``finished`` with its result once it is final."""
+
+    kind: Literal["bytes", "finished"]
+    name: str
+    done: int = 0
+    total: int = 0
+    result: DeliveryResult | None = None
+
+
+DeliveryEvents = Callable[[DeliveryEvent], None]
+
+
+def check_all(client: DeliveryClient, items: Sequence[DeliveryItem]) -> None:
+    """Raise DeliveryRefused listing every problem of every item; nothing is sent."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for item in items:
+        for problem in client.check(item):
+            if problem not in seen:
+                seen.add(problem)
+                problems.append(problem)
+    if not items:
+        problems.append("nothing to deliver: no files given")
+    if problems:
+        raise DeliveryRefused(problems)
+
+
+async def deliver_all(
+    client: DeliveryClient,
+    items: Sequence[DeliveryItem],
+    *,
+    concurrency: int = 4,
+    on_event: DeliveryEvents | None = None,
+) -> list[DeliveryResult]:
+    """Check everything, then deliver each item; results in the order of ``items``."""
+    check_all(client, items)
+    slots = asyncio.Semaphore(max(1, concurrency))
+
+    def progress(event: ProgressEvent) -> None:
+        if on_event is not None:
+            on_event(DeliveryEvent("bytes", event.name, event.done, event.total))
+
+    async def one(item: DeliveryItem) -> DeliveryResult:
+        async with slots:
+            try:
+                result = await client.deliver(item, on_progress=progress)
+            except DeliveryAuthError:
+                raise
+            except DeliveryError as error:
+                result = DeliveryResult(
+                    target=client.target,
+                    source=str(item.path),
+                    ok=False,
+                    status="failed",
+                    file_name=item.path.name,
+                    metadata=item.metadata(),
+                    error=error.message,
+                )
+        if on_event is not None:
+            on_event(DeliveryEvent("finished", item.path.name, result=result))
+        return result
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(item)) for item in items]
+    return [task.result() for task in tasks]
