@@ -19,7 +19,7 @@ import base64
 import json
 import logging
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -70,7 +70,7 @@ class ImagekitFile(BaseModel):
 class ImagekitClient:
     """Async client of ImageKit's upload and media APIs (``async with``)."""
 
-    target = "imagekit"
+    target: Literal["imagekit"] = "imagekit"
 
     def __init__(
         self,

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -110,7 +110,7 @@ class ImgwireClient:
     archive downloads travel without it. It is never logged or put in an error.
     """
 
-    target = "imgwire"
+    target: Literal["imgwire"] = "imgwire"
 
     def __init__(
         self,
