@@ -195,10 +195,14 @@ class ImagekitClient:
             )
             return _file(reply)
 
-        async def settle() -> ImagekitFile | None:
-            return ours(await self.find(checked.folder, name))
-
         already = False
+
+        async def settle() -> ImagekitFile | None:
+            nonlocal already
+            found = ours(await self.find(checked.folder, name))
+            already = found is not None
+            return found
+
         try:
             uploaded = await self._api.retrying(
                 f"upload of {name}", attempt, safety="once", settle=settle

@@ -248,7 +248,7 @@ class ImgwireClient:
         progress.start()
         link = url
 
-        async def attempt() -> None:
+        async def attempt() -> bool:
             progress.set(0, 0)
             handle = await asyncio.to_thread(path.open, "rb")
             try:
@@ -261,10 +261,17 @@ class ImgwireClient:
                 )
             finally:
                 handle.close()
+            return True
+
+        async def landed() -> bool | None:
+            """After an ambiguous failure: did the bytes arrive anyway? Then do not resend."""
+            return True if (await self.get(image.id)).status != "PENDING" else None
 
         for refresh in (True, False):
             try:
-                await self._storage.retrying(f"upload of {path.name}", attempt)
+                await self._storage.retrying(
+                    f"upload of {path.name}", attempt, safety="once", settle=landed
+                )
                 break
             except DeliveryError as error:
                 if not (refresh and error.status == 403):

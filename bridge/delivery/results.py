@@ -31,7 +31,9 @@ class DeliveryResult:
     metadata: dict[str, str | int] = field(default_factory=dict)
     changes: tuple[str, ...] = ()
     error: str | None = None
-    already_there: bool = False  # found from an earlier delivery, nothing sent again
+    # Found at the target (an earlier delivery, or a try whose answer was lost) rather than
+    # confirmed by this upload's own answer; nothing was stored twice either way.
+    already_there: bool = False
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)

@@ -94,6 +94,9 @@ async def deliver_all(
             on_event(DeliveryEvent("finished", item.path.name, result=result))
         return result
 
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(one(item)) for item in items]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(item)) for item in items]
+    except BaseExceptionGroup as failures:
+        raise failures.exceptions[0] from None  # a rejected key: the others were cancelled
     return [task.result() for task in tasks]
