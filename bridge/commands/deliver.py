@@ -9,7 +9,6 @@ a key (and no base URL) for the target, delivery runs against the built-in emula
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -23,8 +22,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from bridge.commands.console import ExitCode, command_logger, consoles
-from bridge.commands.exits import run_command
+from bridge.commands.console import ErrorKind, ExitCode, command_logger
+from bridge.commands.exits import Report, run_command
 from bridge.delivery import (
     DeliveryAuthError,
     DeliveryError,
@@ -112,8 +111,11 @@ async def _emulated(target: Target, settings: Settings, err: Console) -> AsyncIt
 class _Progress:
     """Bytes and files on stderr: a live bar on a terminal, a line per file otherwise."""
 
-    def __init__(self, err: Console, items: Sequence[DeliveryItem]) -> None:
+    def __init__(
+        self, err: Console, items: Sequence[DeliveryItem], finished: list[DeliveryResult]
+    ) -> None:
         self._err = err
+        self._finished_results = finished
         self._live = err.is_terminal
         self._sizes = {item.path.name: item.path.stat().st_size for item in items}
         self._done: dict[str, int] = {}
@@ -140,17 +142,14 @@ class _Progress:
             return
         result = event.result
         assert result is not None
+        self._finished_results.append(result)
         self._finished += 1
         words = result.status if result.ok else f"FAILED: {result.error}"
         line = f"[{self._finished}/{len(self._sizes)}] {event.name}: {words}"
         self._err.print(escape(line), highlight=False)
 
 
-def _print(results: list[DeliveryResult], target: Target, out: Console, *, as_json: bool) -> None:
-    if as_json:
-        payload = {"target": target, "results": [r.to_json() for r in results]}
-        out.print(json.dumps(payload, ensure_ascii=False, indent=2), highlight=False, markup=False)
-        return
+def _table(results: list[DeliveryResult], out: Console) -> None:
     table = Table("file", "status", "where", "url")
     for result in results:
         status = result.status + (" (already there)" if result.already_there else "")
@@ -160,14 +159,16 @@ def _print(results: list[DeliveryResult], target: Target, out: Console, *, as_js
     out.print(table)
 
 
-async def deliver_flow(
-    args: DeliverArgs, settings: Settings, *, out: Console, err: Console
-) -> ExitCode:
+async def deliver_flow(args: DeliverArgs, settings: Settings, report: Report) -> ExitCode:
+    """Check, deliver, report; with ``--json`` one document ``{"ok", "target", "results"}``."""
+    err = report.err
+    finished: list[DeliveryResult] = []
     try:
         target = _target(args.to)
         options = _options(args, settings, target)
         items = [DeliveryItem(path) for path in args.files]
         logger = command_logger(err)
+        report.partial(lambda: {"target": target, "results": [r.to_json() for r in finished]})
         async with _emulated(target, settings, err) as emulator_url:
             client = open_client(
                 settings, target, emulator_url=emulator_url, options=options,
@@ -176,11 +177,10 @@ async def deliver_flow(
             async with client:
                 check_all(client, items)
                 if isinstance(client, ImagekitClient):
-                    for change in dict.fromkeys(
-                        c for item in items for c in client.changes_for(item)
-                    ):
+                    changes = (c for item in items for c in client.changes_for(item))
+                    for change in dict.fromkeys(changes):
                         err.print(f"ImageKit rules: {escape(change)}", highlight=False)
-                with _Progress(err, items) as progress:
+                with _Progress(err, items, finished) as progress:
                     results = await deliver_all(
                         client, items, concurrency=args.concurrency, on_event=progress
                     )
@@ -188,19 +188,18 @@ async def deliver_flow(
         err.print("[red]Error:[/red] nothing was delivered:", highlight=False)
         for problem in refused.problems:
             err.print(f"  {escape(problem)}", highlight=False)
-        return ExitCode.USAGE
+        return report.error_json(ErrorKind.USAGE, "nothing was delivered: " + refused.message)
     except DeliveryAuthError as exc:
-        err.print(f"[red]Error:[/red] {escape(exc.message)}", highlight=False)
-        return ExitCode.USAGE
+        return report.error(ErrorKind.AUTH, exc.message)
     except DeliveryError as exc:
-        err.print(f"[red]Failed:[/red] {escape(exc.message)}", highlight=False)
-        return ExitCode.FAILED
-    _print(results, target, out, as_json=args.json)
+        return report.error(ErrorKind.FAILED, exc.message)
     failed = [r for r in results if not r.ok]
+    code = ExitCode.FAILED if failed else ExitCode.OK
     if failed:
         err.print(f"{len(failed)} of {len(results)} files were not delivered.", style="red")
-        return ExitCode.FAILED
-    return ExitCode.OK
+    if not report.as_json:
+        _table(results, report.out)
+    return report.result(code, {"target": target, "results": [r.to_json() for r in results]})
 
 
 def deliver_command(
@@ -232,9 +231,9 @@ def deliver_command(
         files=files, to=to, folder=folder, tags=tuple(tags or ()), overwrite=overwrite,
         private=private, json=json_output, concurrency=concurrency,
     )  # fmt: skip
-    stdout, err = consoles()
+    report = Report(as_json=json_output)
 
     async def flow() -> ExitCode:
-        return await deliver_flow(args, load_settings(), out=stdout, err=err)
+        return await deliver_flow(args, load_settings(), report)
 
-    raise typer.Exit(run_command(flow(), err))
+    raise typer.Exit(run_command(flow(), report))

@@ -31,17 +31,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
+from bridge.durable import fsync_dir, make_dirs, write_new
 from bridge.xmp.errors import JournalError, PublishError
-from bridge.xmp.publish import (
-    Snapshot,
-    fsync_dir,
-    publish,
-    read_snapshot,
-    remove_published,
-    write_new,
-)
+from bridge.xmp.publish import Snapshot, publish, read_snapshot, remove_published
 
-JOURNAL_FILE = "merge-journal.sqlite3"
+JOURNAL_FILE = "bridge.sqlite3"
+"""Shared with the job store (``bridge.jobs.store``): a job and its merges live in one file."""
+OLD_JOURNAL_FILE = "merge-journal.sqlite3"  # before 0.2: the journal had a file of its own
 BACKUP_DIR = "backups"
 _SCHEMA_VERSION = 1
 _MERGE_ID = re.compile(r"^\d{8}-\d{6}-\d{6}-[0-9a-f]{4}$")
@@ -189,7 +185,7 @@ def _write_backup(job: tuple[Path, Snapshot]) -> OSError | None:
     path, old = job
     assert old.data is not None
     try:
-        write_new(path, old.data, mode=0o600)
+        write_new(path, old.data)  # ordinary file mode; the backup folders are 0o700
     except OSError as exc:
         return exc
     return None
@@ -206,7 +202,7 @@ class Journal:
         self.data_dir = data_dir
         self.backup_root = data_dir / BACKUP_DIR
         try:
-            self.backup_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_dirs(self.backup_root, mode=0o700)
             self._db = sqlite3.connect(data_dir / JOURNAL_FILE, timeout=30.0)
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(f"Cannot open the merge journal in {data_dir}: {exc}") from exc
@@ -230,7 +226,8 @@ class Journal:
                 "imagen-bridge; upgrade to use it"
             )
         expected = _expected_tables()
-        if any(expected.get(name) != sql for name, sql in _tables(self._db).items()):
+        tables = _tables(self._db)  # other tables in the file are the job store's
+        if any(name in tables and tables[name] != sql for name, sql in expected.items()):
             raise JournalError(
                 f"The merge journal {self.data_dir / JOURNAL_FILE} has a layout this "
                 "imagen-bridge does not know (another version wrote it). Move it aside to start "
@@ -242,6 +239,21 @@ class Journal:
         with self._db:
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        self._adopt_old_journal()
+
+    def _adopt_old_journal(self) -> None:
+        """Copy the merges of a journal from before 0.2 into this file, once."""
+        old = self.data_dir / OLD_JOURNAL_FILE
+        if not old.is_file():
+            return
+        self._db.execute("ATTACH DATABASE ? AS old", (str(old),))
+        try:
+            with self._db:
+                self._db.execute("INSERT OR IGNORE INTO merges SELECT * FROM old.merges")
+                self._db.execute("INSERT OR IGNORE INTO entries SELECT * FROM old.entries")
+        finally:
+            self._db.execute("DETACH DATABASE old")
+        old.replace(old.with_name(OLD_JOURNAL_FILE + ".adopted"))
 
     def close(self) -> None:
         self._db.close()
@@ -283,11 +295,12 @@ class Journal:
             (folder / name, old) for name, (old, _) in zip(backups, writes, strict=True) if name
         ]
         try:
-            folder.mkdir(mode=0o700, exist_ok=True)
+            make_dirs(folder, mode=0o700)
             run = executor.map if executor is not None else map
             failure = next((e for e in list(run(_write_backup, jobs)) if e is not None), None)
             if failure is not None:
                 raise failure
+            fsync_dir(folder)  # every backup's name is on disk before its row is committed
         except OSError as exc:
             for path, _ in jobs:
                 with contextlib.suppress(OSError):
@@ -295,7 +308,6 @@ class Journal:
             raise JournalError(
                 f"Cannot back up into {folder}: {exc.strerror or exc}; nothing was changed"
             ) from exc
-        fsync_dir(folder)
         rows = [
             (
                 merge_id,

@@ -1,0 +1,629 @@
+"""Durable jobs: accept, run, record, resume, report; the core both the server and ``edit`` use.
+
+A job is written to the store before it runs, and every step the runner
+finishes is recorded (see :class:`_StoreCheckpoint`), so a bridge killed at any
+moment resumes each unfinished job where it stopped: finished uploads, parts,
+edits and downloads are not repeated, and a sidecar merge reuses the job's merge
+id (merging the same result twice changes nothing). A lease (owner pid + token,
+renewed while running) keeps two processes from driving one job.
+
+Every change bumps the job's ``revision`` and wakes long polls and event
+streams once the change is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bridge.emulator.app import EmulatorConfig
+from bridge.imagen import (
+    ImagenAuthError,
+    ImagenClient,
+    ImagenError,
+    ImagenValidationError,
+    PhotographyType,
+    Profile,
+)
+from bridge.jobs.backend import open_backend
+from bridge.jobs.book import (
+    ENDED_PHOTO,
+    HOUSEKEEPING_S,
+    PHOTO_COLUMNS,
+    JobBook,
+    Live,
+    now_text,
+    pid_alive,
+    revise,
+)
+from bridge.jobs.errors import JobConflict, JobRequestError
+from bridge.jobs.events import FileBytes, PhotoFinished, ProjectPhase, RunEvent
+from bridge.jobs.models import (
+    JobRequest,
+    JobState,
+    JobView,
+)
+from bridge.jobs.options import edit_options, expectation_for, resolve_profile
+from bridge.jobs.plan import (
+    ImageKind,
+    Photo,
+    Plan,
+    PlannedProject,
+    check_photo,
+    folder_clashes,
+)
+from bridge.jobs.plan import partition as partition_photos
+from bridge.jobs.recording import StoreCheckpoint, restore
+from bridge.jobs.results import merge_photos
+from bridge.jobs.runner import EditRequest, ProjectState, run_edit
+from bridge.jobs.store import Store, dumps, from_db, to_db
+from bridge.settings import Settings
+from bridge.transfer import Transfer
+from bridge.xmp.journal import new_merge_id
+
+LEASE_S = 30.0
+PROFILE_CACHE_S = 600.0
+PROGRESS_EVERY_S = 0.5
+MIN_FREE_BYTES = 64 * 2**20
+OUTPUT_BYTES_PER_PHOTO = 4 * 2**20  # sidecars are small; DNGs and exports are not
+
+
+def _new_job_id() -> str:
+    return f"j-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _kind_word(photo: Photo) -> str:
+    if photo.kind is ImageKind.JPEG:
+        return "JPEG"
+    return "DNG" if photo.is_dng else "RAW"
+
+
+class JobEngine(JobBook):
+    """Open with :meth:`open`; drives jobs (its own and, with ``adopt``, orphaned ones)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        client: ImagenClient,
+        transfer: Transfer,
+        backend: str,
+        *,
+        logger: logging.Logger,
+        max_jobs: int,
+    ) -> None:
+        super().__init__(settings, store, logger=logger)
+        self.client = client
+        self.transfer = transfer
+        self.backend = backend
+        self.api_key_configured = not settings.uses_emulator
+        self._slots = asyncio.Semaphore(max_jobs)
+        self._profiles: tuple[float, list[Profile]] | None = None
+        self._stopping = False
+        self._renewer: asyncio.Task[None] | None = None
+        self.adopt = False
+        self._sinks: dict[str, Callable[[RunEvent], None]] = {}
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        resume: bool = True,
+        adopt: bool = False,
+        notice: Callable[[str], None] | None = None,
+        logger: logging.Logger | None = None,
+        demo: bool = False,
+        emulator: EmulatorConfig | None = None,
+        max_jobs: int = 2,
+        transfers: int = 8,
+    ) -> AsyncIterator[JobEngine]:
+        """Open the store and the backend.
+
+        ``resume`` picks up every orphaned job now; ``adopt`` (the server) keeps doing
+        so, for jobs queued by other processes or left by one that died.
+        """
+        log = logger or logging.getLogger("bridge.jobs")
+        async with (
+            Store.open(settings.data_dir) as store,
+            open_backend(
+                settings, notice=notice, logger=log, demo=demo, emulator=emulator
+            ) as backend,
+            Transfer(concurrency=transfers, logger=log) as transfer,
+        ):
+            engine = cls(
+                settings, store, backend.client, transfer, backend.name,
+                logger=log, max_jobs=max_jobs,
+            )  # fmt: skip
+            engine.adopt = adopt
+            engine._renewer = asyncio.create_task(engine._housekeeping(), name="job-leases")
+            try:
+                if resume:
+                    await engine.resume_orphans()
+                yield engine
+            finally:
+                await engine.stop()
+
+    async def stop(self) -> None:
+        """Stop driving jobs; in-flight steps are recorded, leases released for the next run."""
+        self._stopping = True
+        if self._renewer is not None:
+            self._renewer.cancel()
+        tasks = [live.task for live in self._live.values() if live.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        owner = self.owner
+        await self.store.write(
+            lambda db: db.execute(
+                "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?",
+                (owner,),
+            )
+        )
+
+    async def _housekeeping(self) -> None:
+        """Renew leases, honour cancels asked for by other processes, adopt orphaned jobs."""
+        owner = self.owner
+
+        def renew(db: sqlite3.Connection) -> list[str]:
+            db.execute(
+                "UPDATE jobs SET lease_until = ? WHERE lease_owner = ?",
+                (time.time() + LEASE_S, owner),
+            )
+            return [
+                row[0]
+                for row in db.execute(
+                    "SELECT id FROM jobs WHERE lease_owner = ? AND cancel_requested = 1", (owner,)
+                )
+            ]
+
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_S)
+            try:
+                for job_id in await self.store.write(renew):
+                    live = self._live.get(job_id)
+                    if live is not None and live.task is not None and not live.task.done():
+                        live.canceled = True
+                        live.task.cancel()
+                if self.adopt:
+                    await self.resume_orphans()
+            except Exception as exc:  # keep going: the next round may succeed
+                self.log.warning("job housekeeping failed: %s", exc)
+
+    async def resume_orphans(self) -> list[str]:
+        """Start every queued or running job whose owner is gone; returns their ids."""
+        rows = await self.store.read(
+            lambda db: db.execute(
+                "SELECT id, lease_owner, lease_until FROM jobs WHERE state IN ('queued', 'running')"
+                " ORDER BY seq"
+            ).fetchall()
+        )
+        started = []
+        for row in rows:
+            held = row["lease_owner"] and pid_alive(row["lease_owner"])
+            if held and (row["lease_until"] or 0) > time.time():
+                continue
+            self.start(row["id"])
+            started.append(row["id"])
+        return started
+
+    # ---- creating -------------------------------------------------------------------------
+    async def profiles(self, refresh: bool = False) -> list[Profile]:
+        cached = self._profiles
+        if cached is not None and not refresh and time.monotonic() - cached[0] < PROFILE_CACHE_S:
+            return cached[1]
+        profiles = await self.client.profiles()
+        self._profiles = (time.monotonic(), profiles)
+        return profiles
+
+    async def create(
+        self,
+        request: JobRequest,
+        *,
+        idempotency_key: str | None = None,
+        start: bool = True,
+    ) -> tuple[JobView, bool]:
+        """Record a new job (or find the one ``idempotency_key`` made) and start it."""
+        digest = hashlib.sha256(dumps(request.model_dump(mode="json")).encode()).hexdigest()
+        if idempotency_key is not None:
+            existing = await self._by_key(idempotency_key, digest)
+            if existing is not None:
+                return existing, False
+        checked = await self._check(request)
+        job_id = _new_job_id()
+        out_dir = Path(request.out_dir) if request.out_dir else self.settings.data_dir / "outputs"
+        if not request.out_dir:
+            out_dir = out_dir / job_id
+        now = now_text()
+        run_name = f"imagen-bridge {job_id}"
+
+        def insert(db: sqlite3.Connection) -> None:
+            (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()
+            db.execute(
+                "INSERT INTO jobs (id, seq, state, request, request_hash, idempotency_key,"
+                " out_dir, label, run_name, revision, created_at, updated_at)"
+                " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                (
+                    job_id, seq, dumps(request.model_dump(mode="json")), digest, idempotency_key,
+                    to_db(str(out_dir)), request.label, run_name, now, now,
+                ),
+            )  # fmt: skip
+            db.executemany(
+                "INSERT INTO photos (job_id, idx, caller_id, path, kind, size, state, reason,"
+                " revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                [
+                    (
+                        job_id, index, photo.id, to_db(photo.path),
+                        _kind_word(found) if isinstance(found, Photo) else None,
+                        found.size if isinstance(found, Photo) else 0,
+                        "queued" if isinstance(found, Photo) else "failed",
+                        None if isinstance(found, Photo) else to_db(found),
+                    )
+                    for index, (photo, found) in enumerate(
+                        zip(request.photos, checked, strict=True)
+                    )
+                ],
+            )  # fmt: skip
+
+        try:
+            await self.store.write(insert)
+        except sqlite3.IntegrityError:
+            if idempotency_key is None:
+                raise
+            existing = await self._by_key(idempotency_key, digest)
+            assert existing is not None
+            return existing, False
+        self._live[job_id] = Live()
+        if start:
+            self.start(job_id)
+        return await self.get(job_id), True
+
+    async def _by_key(self, key: str, digest: str) -> JobView | None:
+        row = await self.store.read(
+            lambda db: db.execute(
+                "SELECT id, request_hash FROM jobs WHERE idempotency_key = ?", (key,)
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        if row["request_hash"] != digest:
+            raise JobConflict(
+                f"The Idempotency-Key {key!r} was used for another request (job {row['id']})"
+            )
+        return await self.get(row["id"])
+
+    async def _check(self, request: JobRequest) -> list[Photo | str]:
+        """Request-wide problems raise JobRequestError; each photo's become its reason."""
+        try:
+            edit_options(request)
+            if request.photography_type is not None:
+                PhotographyType.parse(request.photography_type)
+        except ImagenValidationError as exc:
+            raise JobRequestError(str(exc), path="tools") from None
+        seen: dict[tuple[int, int], int] = {}
+        checked: list[Photo | str] = await asyncio.to_thread(
+            lambda: [check_photo(p.path, seen, i) for i, p in enumerate(request.photos)]
+        )
+        expect = None
+        if request.smart:
+            expect = expectation_for(None)
+        else:
+            assert request.profile_key is not None
+            profile = resolve_profile(await self.profiles(), request.profile_key)
+            expect = expectation_for(profile)
+        if expect is not None:
+            checked = [
+                f"{_kind_word(c)} file, but the {expect.reason}"
+                if isinstance(c, Photo) and c.kind is not expect.kind
+                else c
+                for c in checked
+            ]
+        if request.tools.hdr_merge:
+            clashes = folder_clashes([c for c in checked if isinstance(c, Photo)])
+            checked = [clashes.get(c.path, c) if isinstance(c, Photo) else c for c in checked]
+        if not any(isinstance(c, Photo) for c in checked):
+            problems = [f"photos.{i}: {reason}" for i, reason in enumerate(checked)]
+            raise JobRequestError(
+                "No photo of this job can be edited: " + "; ".join(map(str, problems[:20])),
+                path="photos",
+            )
+        return checked
+
+    async def cancel(self, job_id: str) -> JobView:
+        """Cancel the job: here if this engine drives it, else as a book does."""
+        live = self._live.get(job_id)
+        if live is None or live.task is None or live.task.done():
+            return await super().cancel(job_id)
+        live.canceled = True
+        live.task.cancel()
+        await asyncio.wait({live.task})
+        return await self.get(job_id)
+
+    def _requeued(self, job_id: str) -> None:
+        self.start(job_id)
+
+    def watch(self, job_id: str, sink: Callable[[RunEvent], None]) -> None:
+        """Also send the runner's events of ``job_id`` to ``sink`` (the CLI's progress bars)."""
+        self._sinks[job_id] = sink
+
+    async def join(self, job_id: str) -> JobView:
+        """Wait until the job this engine drives has ended (or stopped)."""
+        live = self._live.get(job_id)
+        if live is not None and live.task is not None:
+            await asyncio.wait({live.task})  # the caller's own cancellation still reaches it
+        return await self.get(job_id)
+
+    # ---- driving a job --------------------------------------------------------------------
+    def start(self, job_id: str) -> None:
+        """Run the job (once: a job already running here is left alone)."""
+        live = self._live.setdefault(job_id, Live())
+        if live.task is not None and not live.task.done():
+            return
+        live.task = asyncio.create_task(self._drive(job_id), name=f"job {job_id}")
+
+    async def _claim(self, job_id: str) -> bool:
+        owner, until, now = self.owner, time.time() + LEASE_S, time.time()
+
+        def claim(db: sqlite3.Connection) -> bool:
+            row = db.execute(
+                "SELECT lease_owner, lease_until FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            held = row[0] and row[0] != owner and pid_alive(row[0]) and (row[1] or 0) > now
+            if held:
+                return False
+            db.execute(
+                "UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                (owner, until, job_id),
+            )
+            return True
+
+        claimed: bool = await self.store.write(claim)
+        return claimed
+
+    async def _drive(self, job_id: str) -> None:
+        try:
+            async with self._slots:
+                if self._stopping or not await self._claim(job_id):
+                    return
+                await self._run(job_id)
+        except asyncio.CancelledError:
+            live = self._live.get(job_id)
+            if live is not None and live.canceled:
+                await asyncio.shield(self._end_canceled(job_id))
+            raise
+        except ImagenAuthError as exc:
+            await self._end(job_id, JobState.FAILED, ("auth", str(exc)))
+        except (ImagenError, OSError, RuntimeError, JobRequestError) as exc:
+            self.log.warning("job %s failed: %s", job_id, exc)
+            await self._end(job_id, JobState.FAILED, ("failed", str(exc)))
+
+    async def _run(self, job_id: str) -> None:
+        job = await self.store.read(
+            lambda db: db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        )
+        request = JobRequest.model_validate(json.loads(job["request"]))
+        out_dir = Path(from_db(job["out_dir"]) or "")
+        if job["state"] == "queued":
+            await self._job_update(job_id, "state = 'running', started_at = ?", (now_text(),))
+        states, photos = await self._project_states(job_id, request, out_dir)
+        if not await self._has_room(job_id, out_dir, photos):
+            return
+        options, i2i = edit_options(request)
+        edit = EditRequest(
+            plan=Plan(projects=tuple(s.project for s in states)),
+            out_dir=out_dir,
+            profile_key=request.profile_key,
+            photography_type=(
+                PhotographyType.parse(request.photography_type)
+                if request.photography_type
+                else None
+            ),
+            options=options,
+            i2i=i2i,
+            export=request.export,
+            send_md5=request.md5,
+            run_name=job["run_name"],
+        )
+        checkpoint = StoreCheckpoint(self, job_id, photos)
+        checkpoint.engine_request_merge = request.merge
+        checkpoint.track(states)
+        await checkpoint.load_uploads()
+        if states:
+            await run_edit(
+                self.client,
+                edit,
+                on_event=functools.partial(self._on_event, job_id, photos, checkpoint),
+                logger=self.log,
+                states=states,
+                checkpoint=checkpoint,
+                transfer=self.transfer,
+            )
+        await self._finish(job_id, request, photos, job["merge_id"])
+
+    async def _has_room(self, job_id: str, out_dir: Path, photos: dict[Path, int]) -> bool:
+        """Refuse to start downloads into a disk that cannot hold them."""
+        probe = out_dir
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        try:
+            free = (await asyncio.to_thread(shutil.disk_usage, probe)).free
+        except OSError:
+            return True
+        need = MIN_FREE_BYTES + OUTPUT_BYTES_PER_PHOTO * len(photos)
+        if free >= need:
+            return True
+        await self._end(
+            job_id,
+            JobState.FAILED,
+            (
+                "disk_full",
+                f"Only {free // 2**20} MB free in {probe}; this job needs about "
+                f"{need // 2**20} MB for its outputs. Free some space and retry.",
+            ),
+        )
+        return False
+
+    async def _project_states(
+        self, job_id: str, request: JobRequest, out_dir: Path
+    ) -> tuple[list[ProjectState], dict[Path, int]]:
+        """Projects to run: those a previous run left unfinished, and new ones for the rest."""
+
+        def load(db: sqlite3.Connection) -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
+            photos = db.execute(
+                f"SELECT {PHOTO_COLUMNS} FROM photos WHERE job_id = ? ORDER BY idx",
+                (job_id,),
+            ).fetchall()
+            projects = db.execute(
+                "SELECT * FROM projects WHERE job_id = ? ORDER BY idx", (job_id,)
+            ).fetchall()
+            return photos, projects
+
+        photo_rows, project_rows = await self.store.read(load)
+        index_of: dict[Path, int] = {}
+        by_project: dict[int, list[tuple[sqlite3.Row, Photo]]] = {}
+        unplanned: list[Photo] = []
+        for row in photo_rows:
+            if row["kind"] is None:
+                continue  # refused when the job was created
+            path = Path(os.path.abspath(from_db(row["path"]) or ""))  # noqa: PTH100, ASYNC240 - no I/O; as check_photo spells it
+            kind = ImageKind.JPEG if row["kind"] == "JPEG" else ImageKind.RAW
+            photo = Photo(path=path, size=row["size"], kind=kind)
+            index_of[photo.path] = row["idx"]
+            if row["state"] in ENDED_PHOTO and row["state"] != "failed":
+                continue
+            if row["project"] is None:
+                if row["state"] == "queued":
+                    unplanned.append(photo)
+            else:
+                by_project.setdefault(row["project"], []).append((row, photo))
+
+        states: list[ProjectState] = []
+        for project_row in project_rows:
+            members = by_project.get(project_row["idx"], [])
+            if not members or all(r["state"] in ENDED_PHOTO for r, _ in members):
+                continue
+            project = PlannedProject(
+                index=project_row["idx"],
+                kind=ImageKind(project_row["kind"]),
+                photos=tuple(p for _, p in members),
+                subdir=project_row["subdir"],
+            )
+            states.append(restore(project, project_row, members))
+        if unplanned:
+            first = max((r["idx"] for r in project_rows), default=0) + 1
+            planned = partition_photos(
+                unplanned, keep_folders_together=request.tools.hdr_merge, first_index=first
+            )
+            if first > 1:
+                planned = tuple(
+                    PlannedProject(p.index, p.kind, p.photos, f"project-{p.index}") for p in planned
+                )
+
+            def record(db: sqlite3.Connection) -> None:
+                for project in planned:
+                    db.execute(
+                        "INSERT INTO projects (job_id, idx, kind, subdir) VALUES (?, ?, ?, ?)",
+                        (job_id, project.index, project.kind.value, project.subdir),
+                    )
+                    db.executemany(
+                        "UPDATE photos SET project = ? WHERE job_id = ? AND idx = ?",
+                        [(project.index, job_id, index_of[p.path]) for p in project.photos],
+                    )
+
+            await self.store.write(record)
+            states += [ProjectState(project) for project in planned]
+        return states, index_of
+
+    def _on_event(
+        self,
+        job_id: str,
+        photos: dict[Path, int],
+        checkpoint: StoreCheckpoint,
+        event: RunEvent,
+    ) -> None:
+        sink = self._sinks.get(job_id)
+        if sink is not None:
+            sink(event)
+        if isinstance(event, ProjectPhase):
+            checkpoint.phase(event.project, event.phase)
+        elif isinstance(event, FileBytes) and event.direction == "upload":
+            index = checkpoint.index_of_name(event.project, event.name)
+            if index is not None:
+                live = self._live[job_id]
+                live.bytes[index] = event.done
+                now = time.monotonic()
+                if now - live.bytes_flushed >= PROGRESS_EVERY_S:
+                    live.bytes_flushed = now
+                    self._flush_bytes(job_id)
+        elif isinstance(event, PhotoFinished):
+            checkpoint.photo_finished(event)
+
+    def _flush_bytes(self, job_id: str) -> None:
+        live = self._live[job_id]
+        values = list(live.bytes.items())
+
+        def op(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "UPDATE photos SET bytes_done = ? WHERE job_id = ? AND idx = ?",
+                [(done, job_id, i) for i, done in values],
+            )
+            revise(db, job_id)
+
+        self.store.write_soon(op, then=lambda: self._changed(job_id))
+
+    async def _finish(
+        self, job_id: str, request: JobRequest, photos: dict[Path, int], merge_id: str | None
+    ) -> None:
+        """Merge the sidecars of edited raws, mark photos ready, and end the job."""
+        await self.store.write(lambda db: None)  # what the runner queued is durable first
+        rows = await self.store.read(
+            lambda db: db.execute(
+                f"SELECT {PHOTO_COLUMNS} FROM photos WHERE job_id = ? AND state ="
+                " 'merging' ORDER BY idx",
+                (job_id,),
+            ).fetchall()
+        )
+        if rows:
+            if merge_id is None:
+                merge_id = new_merge_id(datetime.now(UTC))
+                await self._job_update(job_id, "merge_id = ?", (merge_id,))
+            pairs = [
+                (Path(out), Path(from_db(row["path"]) or ""), row["idx"])
+                for row in rows
+                for out in json.loads(row["outputs"])
+                if out.lower().endswith(".xmp")
+            ]
+            results = await asyncio.to_thread(
+                merge_photos, pairs, self.settings.data_dir, merge_id, request.naming
+            )
+
+            def ready(db: sqlite3.Connection) -> None:
+                revision = revise(db, job_id)
+                db.executemany(
+                    "UPDATE photos SET state = 'ready', sidecar = ?, revision = ?"
+                    " WHERE job_id = ? AND idx = ?",
+                    [
+                        (dumps(results.get(row["idx"])) if row["idx"] in results else None,
+                         revision, job_id, row["idx"])
+                        for row in rows
+                    ],
+                )  # fmt: skip
+
+            await self.store.write(ready)
+        await self._end(job_id, JobState.DONE, None)
