@@ -149,6 +149,19 @@ class _Progress:
         self._err.print(escape(line), highlight=False)
 
 
+SHOWN_CHANGES = 10
+
+
+def _say_changes(err: Console, changes: list[str]) -> None:
+    """What ImageKit's rules change, before anything is sent (the first few, then a count)."""
+    unique = list(dict.fromkeys(changes))
+    for change in unique[:SHOWN_CHANGES]:
+        err.print(f"ImageKit rules: {escape(change)}", highlight=False)
+    if len(unique) > SHOWN_CHANGES:
+        more = len(unique) - SHOWN_CHANGES
+        err.print(f"ImageKit rules: and {more} more (see each result's changes)", highlight=False)
+
+
 def _table(results: list[DeliveryResult], out: Console) -> None:
     table = Table("file", "status", "where", "url")
     for result in results:
@@ -177,9 +190,7 @@ async def deliver_flow(args: DeliverArgs, settings: Settings, report: Report) ->
             async with client:
                 check_all(client, items)
                 if isinstance(client, ImagekitClient):
-                    changes = (c for item in items for c in client.changes_for(item))
-                    for change in dict.fromkeys(changes):
-                        err.print(f"ImageKit rules: {escape(change)}", highlight=False)
+                    _say_changes(err, [c for item in items for c in client.changes_for(item)])
                 with _Progress(err, items, finished) as progress:
                     results = await deliver_all(
                         client, items, concurrency=args.concurrency, on_event=progress

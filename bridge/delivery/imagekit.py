@@ -141,6 +141,12 @@ class ImagekitClient:
             )
         return problems
 
+    def destination(self, item: DeliveryItem) -> str | None:
+        """The exact path the file will have: the folder and the cleaned name."""
+        if self._checked is None:
+            return None
+        return f"{self._checked.folder.rstrip('/')}/{clean_file_name(item.path.name)}"
+
     def changes_for(self, item: DeliveryItem) -> tuple[str, ...]:
         """What ImageKit's rules change for ``item`` (its name, the folder), in words."""
         assert self._checked is not None
@@ -162,7 +168,7 @@ class ImagekitClient:
         checked = self._checked
         assert checked is not None
         name = clean_file_name(item.path.name)
-        path = f"{checked.folder.rstrip('/')}/{name}"
+        path = self.destination(item)
         facts = await file_facts(item.path)
         metadata = item.metadata() if self.options.custom_metadata else {}
         before = await self.find(checked.folder, name) if self.options.overwrite else None

@@ -172,6 +172,9 @@ class ImgwireClient:
             return [f"{item.path}: Imgwire does not take this file type (it takes {kinds})"]
         return []
 
+    def destination(self, item: DeliveryItem) -> str | None:
+        return None  # Imgwire keys images by id: equal names never collide
+
     # -- delivery -----------------------------------------------------------------------
 
     async def deliver(

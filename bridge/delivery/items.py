@@ -28,14 +28,16 @@ class DeliveryItem:
     profile: str | None = None
 
     def idempotency_key(self, sha256: str) -> str:
-        """Stable across retries and restarts: the job and photo, or else the file's content."""
+        """Stable across retries and restarts: the job and photo, or else the file itself."""
         if self.job_id is not None and self.photo is not None:
             key = f"imagen-bridge:{self.job_id}:{self.photo}"
             if len(key) <= MAX_KEY_CHARS:
                 return key
             material = json.dumps([self.job_id, self.photo])
             return "imagen-bridge:" + hashlib.sha256(material.encode()).hexdigest()
-        return f"imagen-bridge:sha256:{sha256}"
+        # A loose file: its content and name (two copies of one photo are two images).
+        material = json.dumps([sha256, self.path.name], ensure_ascii=False)
+        return "imagen-bridge:file:" + hashlib.sha256(material.encode()).hexdigest()
 
     def metadata(self) -> dict[str, str | int]:
         """``job``, ``photo`` and ``profile``: what a photographer's gallery can sort by."""

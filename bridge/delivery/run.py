@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
 from bridge.delivery.errors import DeliveryAuthError, DeliveryError, DeliveryRefused
@@ -24,6 +25,10 @@ class DeliveryClient(Protocol):
     def target(self) -> Target: ...
 
     def check(self, item: DeliveryItem) -> list[str]: ...
+
+    def destination(self, item: DeliveryItem) -> str | None:
+        """Where ``item`` will be stored, when the target has paths (ImageKit)."""
+        ...
 
     async def deliver(
         self, item: DeliveryItem, *, on_progress: ProgressCallback | None = None
@@ -48,11 +53,28 @@ def check_all(client: DeliveryClient, items: Sequence[DeliveryItem]) -> None:
     """Raise DeliveryRefused listing every problem of every item; nothing is sent."""
     problems: list[str] = []
     seen: set[str] = set()
+    sources: dict[Path, DeliveryItem] = {}
+    destinations: dict[str, DeliveryItem] = {}
     for item in items:
-        for problem in client.check(item):
+        found = client.check(item)
+        for problem in found:
             if problem not in seen:
                 seen.add(problem)
                 problems.append(problem)
+        if found:
+            continue
+        source = item.path.resolve()
+        if source in sources:
+            problems.append(f"{item.path}: given twice (also as {sources[source].path})")
+            continue
+        sources[source] = item
+        where = client.destination(item)
+        if where is not None and where in destinations:
+            problems.append(
+                f"{destinations[where].path} and {item.path} would both be stored as {where}"
+            )
+        elif where is not None:
+            destinations[where] = item
     if not items:
         problems.append("nothing to deliver: no files given")
     if problems:

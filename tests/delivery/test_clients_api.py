@@ -18,7 +18,7 @@ from bridge.delivery import (
     deliver_all,
 )
 from bridge.emulator.app import RunningEmulator
-from tests.emulator_delivery.support import IMAGEKIT_KEY, IMGWIRE_KEY, records
+from tests.emulator_delivery.support import IMAGEKIT_KEY, IMGWIRE_KEY, jpeg_bytes, records
 
 
 async def test_imgwire_reads_paging_deletes_and_downloads(
@@ -90,3 +90,14 @@ async def test_rejected_keys_name_their_source_never_the_key(
 def test_unusable_keys_are_refused_before_any_call(key: str) -> None:
     with pytest.raises(DeliveryAuthError):
         ImgwireClient("http://127.0.0.1:9/imgwire", key)
+
+
+async def test_two_loose_copies_of_one_photo_are_two_images(
+    delivery_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "a.jpg", tmp_path / "copy of a.jpg"
+    for path in (first, second):
+        path.write_bytes(jpeg_bytes(5))
+    async with ImgwireClient(delivery_emulator.imgwire_url, IMGWIRE_KEY) as client:
+        results = await deliver_all(client, [DeliveryItem(first), DeliveryItem(second)])
+    assert len({r.remote_id for r in results}) == 2 and all(r.ok for r in results)

@@ -103,3 +103,15 @@ async def test_client_and_emulator_agree_on_names(
     assert sorted(f["filePath"] for f in held["files"]) == sorted(
         "/" + clean_file_name(n) for n in names
     )
+
+
+def test_names_that_would_collide_and_files_given_twice(tmp_path: Path) -> None:
+    spaced = tmp_path / "a b.jpg"
+    underscored = tmp_path / "a_b.jpg"
+    for path in (spaced, underscored):
+        path.write_bytes(jpeg_bytes())
+    client = ImagekitClient(IMAGEKIT_KEY, base_url="http://127.0.0.1:9/imagekit")
+    with pytest.raises(DeliveryRefused) as caught:
+        check_all(client, [_item(spaced), _item(underscored), _item(tmp_path / "." / "a b.jpg")])
+    text = "\n".join(caught.value.problems)
+    assert "would both be stored as /a_b.jpg" in text and "given twice" in text

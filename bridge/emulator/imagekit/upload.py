@@ -205,6 +205,10 @@ def parse_metadata(request: web.Request, text: dict[str, str]) -> dict[str, obje
     return value
 
 
+def response_fields(text: dict[str, str]) -> set[str]:
+    return {f.strip() for f in text.get("responseFields", "").split(",") if f.strip()}
+
+
 def _unique(name: str, taken: set[str]) -> str:
     stem, dot, suffix = name.rpartition(".")
     if not dot:
@@ -225,8 +229,8 @@ async def handle_upload(request: web.Request) -> web.Response:
         temp.unlink(missing_ok=True)
     if state.faults.should_lose_response(f"imagekit/{stored.file_path}"):
         cut_connection(request)
-    fields = {f.strip() for f in form.text.get("responseFields", "").split(",") if f.strip()}
-    return web.json_response(upload_json(state.config.url_endpoint, stored, version, fields))
+    asked = response_fields(form.text)
+    return web.json_response(upload_json(state.config.url_endpoint, stored, version, asked))
 
 
 async def _store(request: web.Request, form: Form, temp: Path) -> tuple[StoredFile, Version]:
@@ -246,7 +250,7 @@ async def _store(request: web.Request, form: Form, temp: Path) -> tuple[StoredFi
     for name_of_json in _JSON_FIELDS[1:]:
         if name_of_json in text:
             _json_field(text, name_of_json)
-    asked = {f.strip() for f in text.get("responseFields", "").split(",") if f.strip()}
+    asked = response_fields(text)
     if asked - RESPONSE_FIELDS:
         raise IkError(400, f"Invalid responseFields: {', '.join(sorted(asked - RESPONSE_FIELDS))}.")
     assert form.file is not None
