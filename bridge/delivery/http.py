@@ -29,6 +29,7 @@ from bridge.transfer import (
     parse_retry_after,
     redact_urls,
 )
+from bridge.transfer.files import SourceChangedError
 
 _T = TypeVar("_T")
 Safety = Literal["repeatable", "once"]
@@ -153,6 +154,10 @@ class ServiceApi:
                     body += chunk
                     if len(body) > MAX_BODY:
                         raise DeliveryError(f"{self.service} {label}: the answer is too large")
+        except SourceChangedError as exc:
+            raise DeliveryError(f"{label}: the file changed on disk ({exc})") from None
+        except OSError as exc:  # reading the file being sent
+            raise DeliveryError(f"{label}: cannot read the file ({exc.strerror or exc})") from None
         except (httpx.RequestError, httpx.InvalidURL) as exc:
             detail = self._redact(redact_urls(str(exc))) or "no details"
             raise DeliveryError(

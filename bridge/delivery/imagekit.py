@@ -15,6 +15,7 @@ metadata, and for an overwrite a version newer than the one seen before) is the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -25,7 +26,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bridge import __version__
-from bridge.delivery.checks import local_file_problem, suffix_of
+from bridge.delivery.checks import local_file_problem, require_size, suffix_of
 from bridge.delivery.errors import DeliveryAuthError, DeliveryError, DeliveryRefused
 from bridge.delivery.http import DELIVERY_RETRY, Reply, ServiceApi, check_key
 from bridge.delivery.imagekit_rules import (
@@ -35,7 +36,7 @@ from bridge.delivery.imagekit_rules import (
     check_options,
     clean_file_name,
 )
-from bridge.delivery.items import DeliveryItem, file_facts
+from bridge.delivery.items import DeliveryItem
 from bridge.delivery.multipart import MultipartBody
 from bridge.delivery.results import DeliveryResult
 from bridge.transfer import ProgressCallback, RetryPolicy
@@ -169,15 +170,17 @@ class ImagekitClient:
         assert checked is not None
         name = clean_file_name(item.path.name)
         path = self.destination(item)
-        facts = await file_facts(item.path)
+        # No hash: ImageKit takes none, and reading every file twice costs what the SDK saves
+        # by uploading one at a time. The size is what the look-up after a failure compares.
+        size = (await asyncio.to_thread(item.path.stat)).st_size
         metadata = item.metadata() if self.options.custom_metadata else {}
         before = await self.find(checked.folder, name) if self.options.overwrite else None
         fields = self._fields(name, checked, metadata)
-        progress = ByteCounter(on_progress, "upload", item.path.name, facts.size)
+        progress = ByteCounter(on_progress, "upload", item.path.name, size)
         progress.start()
 
         def ours(found: ImagekitFile | None) -> ImagekitFile | None:
-            if found is None or found.size != facts.size:
+            if found is None or found.size != size:
                 return None
             if any(found.custom_metadata.get(k) != v for k, v in metadata.items()):
                 return None
@@ -187,9 +190,10 @@ class ImagekitClient:
 
         async def attempt() -> ImagekitFile:
             progress.set(0, 0)
+            await require_size(item.path, size)
             suffix = suffix_of(item.path)
             body = MultipartBody(
-                fields, file_field="file", path=item.path, size=facts.size,
+                fields, file_field="file", path=item.path, size=size,
                 mime=SUPPORTED_SUFFIXES[suffix], part_name=f"upload{suffix}",
             )  # fmt: skip
             reply = await self._api.send(
@@ -237,8 +241,7 @@ class ImagekitClient:
             remote_id=uploaded.file_id,
             remote_path=uploaded.file_path,
             url=uploaded.url,
-            size=facts.size,
-            sha256=facts.sha256,
+            size=size,
             metadata=metadata,
             changes=self.changes_for(item),
             already_there=already,

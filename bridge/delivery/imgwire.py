@@ -24,7 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from bridge import __version__
-from bridge.delivery.checks import local_file_problem, suffix_of
+from bridge.delivery.checks import local_file_problem, require_size, suffix_of
 from bridge.delivery.errors import DeliveryError, DeliveryRefused
 from bridge.delivery.http import DELIVERY_RETRY, ServiceApi, check_key
 from bridge.delivery.items import DeliveryItem, file_facts
@@ -253,6 +253,7 @@ class ImgwireClient:
 
         async def attempt() -> bool:
             progress.set(0, 0)
+            await require_size(path, size)
             handle = await asyncio.to_thread(path.open, "rb")
             try:
                 await self._storage.send(

@@ -11,6 +11,7 @@ import pytest
 
 from bridge.delivery import (
     DeliveryAuthError,
+    DeliveryError,
     DeliveryItem,
     DeliveryRefused,
     ImagekitClient,
@@ -101,3 +102,19 @@ async def test_two_loose_copies_of_one_photo_are_two_images(
     async with ImgwireClient(delivery_emulator.imgwire_url, IMGWIRE_KEY) as client:
         results = await deliver_all(client, [DeliveryItem(first), DeliveryItem(second)])
     assert len({r.remote_id for r in results}) == 2 and all(r.ok for r in results)
+
+
+async def test_a_file_that_changes_while_it_goes_is_not_sent_truncated(
+    delivery_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    photo = tmp_path / "growing.jpg"
+    photo.write_bytes(jpeg_bytes(1))
+
+    def grow(_: object) -> None:
+        with photo.open("ab") as handle:
+            handle.write(b"more")
+
+    async with ImagekitClient(IMAGEKIT_KEY, base_url=delivery_emulator.imagekit_url) as client:
+        with pytest.raises(DeliveryError, match="changed on disk"):
+            await client.deliver(DeliveryItem(photo), on_progress=grow)
+    assert (await records(delivery_emulator, "imagekit"))["uploads"] == []
