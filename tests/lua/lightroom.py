@@ -151,6 +151,17 @@ class Lightroom:
         finally:
             self._reraise()
 
+    def run_lua(self, source: str, *args: Any) -> Any:
+        """Runs source as plug-in code (sandbox globals, import, require) inside a task."""
+        compile_in = self.lua.eval(
+            "function(env, source) local f, err = loadstring(source, 'test code') "
+            "if not f then error(err) end setfenv(f, env) return f end"
+        )
+        try:
+            return self.h.callInTask(compile_in(self.h.env, source), *args)
+        finally:
+            self._reraise()
+
     def require(self, module: str) -> Any:
         return self.h.require(module)
 
