@@ -16,12 +16,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bridge.commands.console import ExitCode, UsageError, consoles
-from bridge.commands.edit import EditArgs, edit_flow
-from bridge.commands.exits import run_command
+from bridge.commands.console import ExitCode, UsageError, program_name
+from bridge.commands.edit import EditArgs, EditOutcome, edit_flow
+from bridge.commands.exits import Report, run_command
 from bridge.emulator.app import EmulatorConfig
 from bridge.emulator.faults import FaultConfig
-from bridge.jobs.events import RunResult
 from bridge.settings import load_settings
 from bridge.xmp.develop import develop_settings
 from bridge.xmp.errors import XmpError
@@ -84,21 +83,22 @@ def sample_settings(sidecar: Path) -> dict[str, Any]:
     return {key: settings[key] for key in SHOWN_SETTINGS if key in settings}
 
 
-def show_outcome(result: RunResult, shoot: Path, out: Console) -> None:
+def show_outcome(outcome: EditOutcome, shoot: Path, out: Console) -> None:
     out.print(f"Sample shoot (synthetic stand-ins): {escape(str(shoot))}", highlight=False)
-    first = next((r for r in result.photos if r.outputs), None)
+    first = next((p for p in outcome.photos if p.outputs), None)
     if first is None:
         return
-    sidecar = first.outputs[0]
+    sidecar = Path(first.outputs[0])
     values = sample_settings(sidecar)
     if values:
         table = Table("setting", "value", title=f"Some develop settings in {sidecar.name}")
         for key, value in values.items():
             table.add_row(key, str(value))
         out.print(table)
+    program = program_name()
     out.print(
-        "Next: `imagen-bridge profiles` lists profiles; `imagen-bridge edit PHOTOS --profile KEY` "
-        "edits your own photos (on the emulator until an API key is configured).",
+        f"Next: `{escape(program)} profiles` lists profiles; `{escape(program)} edit PHOTOS "
+        "--profile KEY` edits your own photos (on the emulator until an API key is configured).",
         highlight=False,
     )
 
@@ -117,7 +117,8 @@ def demo_command(
     ] = 0.5,
 ) -> None:
     """Edit a small synthetic sample shoot on the built-in emulator and show what came back."""
-    out, err = consoles()
+    report = Report()
+    out = report.out
     base = folder or Path(tempfile.mkdtemp(prefix="imagen-bridge-demo-"))
     shoot = base / "shoot"
 
@@ -134,10 +135,8 @@ def demo_command(
             out=base / "edits",
         )
         emulator = EmulatorConfig(faults=FaultConfig(processing_s=processing_s))
-        code, result = await edit_flow(
-            args, settings, out=out, err=err, demo=True, emulator=emulator
-        )
+        code, result = await edit_flow(args, settings, report=report, demo=True, emulator=emulator)
         show_outcome(result, shoot, out)
         return code
 
-    raise typer.Exit(run_command(flow(), err))
+    raise typer.Exit(run_command(flow(), report))
