@@ -59,7 +59,10 @@ local function remembered()
   local saved = LrPrefs.prefsForPlugin().lastChoices
   local choices = {}
   for _, key in ipairs(Tools.keys()) do
-    local value = type(saved) == "table" and saved[key]
+    local value
+    if type(saved) == "table" then
+      value = saved[key]
+    end
     if value == nil or type(value) ~= type(Tools.DEFAULTS[key]) then
       value = Tools.DEFAULTS[key]
     end

@@ -63,6 +63,10 @@ local function addApplyResult(summary, result)
     summary:add(string.format("Applied Imagen's edit to %d photo(s). Each has a develop snapshot "
       .. "\"%s\" to go back to.", result.applied, ApplySettings.SNAPSHOT_NAME))
   end
+  if result.hdrAdded > 0 then
+    summary:add(string.format("Added %d HDR merge(s) to the catalog, stacked above their brackets.",
+      result.hdrAdded))
+  end
   if result.merged > 0 then
     summary:add(string.format("%d XMP sidecar(s) merged next to the originals.", result.merged))
   end

@@ -100,6 +100,7 @@ class Lightroom:
         windows: bool = False,
         on_dialog: DialogAnswer | None = None,
         on_progress: Callable[[Lightroom, Any, str], None] | None = None,
+        on_request: Callable[[str, str], None] | None = None,
     ) -> None:
         self.lua = lua51.LuaRuntime(unpack_returned_tuples=True, register_eval=False)
         self.h = self.lua.table()
@@ -108,6 +109,7 @@ class Lightroom:
         self.http = httpx.Client(trust_env=False)
         self.on_dialog = on_dialog
         self.on_progress = on_progress
+        self.on_request = on_request
         self.dialogs: list[str] = []
         self._callback_error: BaseException | None = None
         h = self.h
@@ -122,6 +124,7 @@ class Lightroom:
         h.answerDialog = self._answer_dialog
         h.answerConfirm = lambda message, info: "ok"
         h.onProgress = self._progress
+        h.beforeRequest = self._before_request
         h.env = h.makeEnv()
 
     # -- running the plug-in ------------------------------------------------------------
@@ -261,10 +264,17 @@ class Lightroom:
             return "cancel"
 
     def _progress(self, scope: Any, what: str) -> None:
-        if self.on_progress is None:
-            return
+        if self.on_progress is not None:
+            self._hook(self.on_progress, self, scope, what)
+
+    def _before_request(self, method: str, url: str) -> None:
+        if self.on_request is not None:
+            self._hook(self.on_request, method, url)
+
+    def _hook(self, hook: Callable[..., None], *args: Any) -> None:
+        """Runs a test hook: LightroomQuit quits Lightroom, any other error fails the test."""
         try:
-            self.on_progress(self, scope, what)
+            hook(*args)
         except LightroomQuit:
             self.quit()
         except BaseException as exc:

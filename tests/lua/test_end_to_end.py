@@ -17,6 +17,7 @@ import pytest
 from lxml import etree
 
 from bridge.commands.install_plugin import install
+from tests.jobs.helpers import raw_bytes
 from tests.lua.bridge_process import Bridge
 from tests.lua.lightroom import Dialog, Lightroom, LightroomQuit
 from tests.lua.shoot import SENT, Shoot, make_shoot
@@ -294,3 +295,155 @@ def test_lightroom_restarted_mid_job_applies_every_photo_exactly_once(slow_world
     assert third.messages[-1]["info"] == "No Imagen edits are waiting to be applied."
     for uuid in (*SENT, "0A1F-VC-0001"):
         assert len(third.photo(uuid)["history"]) == 1, uuid
+
+
+def simple_choices(*switches: str) -> Callable[[Dialog], str]:
+    def answer(dialog: Dialog) -> str:
+        dialog.choose("Profile:", PROFILE)
+        for title in switches:
+            dialog.set(title, True)
+        return "ok"
+
+    return answer
+
+
+def raw_photos(folder: Path, names: list[str]) -> dict[str, Any]:
+    """A catalog of raws in one folder, uuids RAW-<i>; all selected."""
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = []
+    for i, name in enumerate(names):
+        path = folder / name
+        path.write_bytes(raw_bytes(f"{folder}/{name}"))
+        photos.append({"uuid": f"RAW-{i}", "path": str(path), "fileFormat": "RAW", "develop": {}})
+    return {"photos": photos, "selection": [p["uuid"] for p in photos], "prefs": {}}
+
+
+def test_hdr_merge_adds_the_merged_dng_stacked_with_its_bracket(world: World) -> None:
+    state = raw_photos(world.shoot.root / "Brackets", ["BRK_01.CR2", "BRK_02.CR2", "BRK_03.CR2"])
+    lr = world.lightroom(state, on_dialog=simple_choices("HDR merge (brackets of 3)"))
+    lr.menu("Edit with Imagen...")
+    assert lr.task_errors == []
+    photos = bridge_photos(world, job_id(lr))
+    outputs = {p["hdr_output"] for p in photos.values()}
+    assert len(outputs) == 1 and None not in outputs
+    (hdr_path,) = outputs
+    added = [p for p in lr.state()["photos"] if p.get("added")]
+    assert len(added) == 1
+    dng = added[0]
+    assert dng["path"] == hdr_path and dng["fileFormat"] == "DNG"
+    assert dng["stackWith"] == "RAW-0" and dng["position"] == "above"
+    settings = photos["RAW-0"]["develop_settings"]
+    if settings:  # the bridge's settings for the merge, applied to it
+        assert [h["name"] for h in dng["history"]] == [HISTORY]
+        assert all(dng["develop"][key] == value for key, value in settings.items())
+    else:  # none given: the DNG's embedded XMP, which Lightroom reads on import, is the edit
+        assert not dng.get("history")
+    assert "Added 1 HDR merge(s) to the catalog" in lr.messages[-1]["info"]
+    assert all(p["state"] == "applied" for p in photos.values())
+    for uuid in ("RAW-0", "RAW-1", "RAW-2"):
+        assert not lr.photo(uuid).get("history")  # the frames stay as shot
+    # Applying again later does not add the merge twice.
+    again = world.lightroom(lr.state())
+    again.menu("Apply Finished Imagen Edits")
+    assert len([p for p in again.state()["photos"] if p.get("added")]) == 1
+
+
+def test_a_busy_catalog_is_reported_and_the_photos_are_applied_later(world: World) -> None:
+    state = raw_photos(world.shoot.root / "Busy", ["A.NEF", "B.NEF"])
+    lr = world.lightroom(state, on_dialog=simple_choices())
+    lr.h.writeHeldUntil = 10**9  # another plug-in holds the catalog
+    lr.menu("Edit with Imagen...")
+    assert lr.task_errors == []
+    (summary,) = lr.messages
+    assert "catalog stayed busy" in summary["info"]
+    assert_catalog_untouched(
+        lr, World(world.bridge, world.plugin_dir, Shoot(world.shoot.root, state))
+    )
+    photos = bridge_photos(world, job_id(lr))
+    assert all(
+        p["state"] == "ready" and "busy" in (p["apply_error"] or "") for p in photos.values()
+    )
+    lr.h.writeHeldUntil = -1
+    lr.menu("Apply Finished Imagen Edits")
+    assert all(p["state"] == "applied" for p in bridge_photos(world, job_id(lr)).values())
+    assert all(len(lr.photo(u)["history"]) == 1 for u in ("RAW-0", "RAW-1"))
+
+
+def test_settings_that_did_not_take_are_named(world: World) -> None:
+    state = raw_photos(world.shoot.root / "Ignored", ["A.NEF"])
+    state["ignoredKeys"] = {"Exposure2012": True}
+    lr = world.lightroom(state, on_dialog=simple_choices())
+    lr.menu("Edit with Imagen...")
+    (summary,) = lr.messages
+    assert "some settings did not take" in summary["info"]
+    assert "Lightroom did not take Exposure2012" in summary["info"]
+
+
+def test_quit_after_applying_but_before_telling_the_bridge_never_applies_twice(
+    world: World,
+) -> None:
+    def quit_before_report(method: str, url: str) -> None:
+        if method == "POST" and url.endswith("/applied"):
+            raise LightroomQuit
+
+    state = raw_photos(world.shoot.root / "Quit", ["A.NEF", "B.NEF"])
+    first = world.lightroom(state, on_dialog=simple_choices(), on_request=quit_before_report)
+    first.menu("Edit with Imagen...")
+    assert all(len(first.photo(u)["history"]) == 1 for u in ("RAW-0", "RAW-1"))
+    job = job_id(first)
+    assert all(p["state"] == "ready" for p in bridge_photos(world, job).values())
+    second = world.lightroom(first.state())
+    second.menu("Apply Finished Imagen Edits")
+    assert all(p["state"] == "applied" for p in bridge_photos(world, job).values())
+    assert all(len(second.photo(u)["history"]) == 1 for u in ("RAW-0", "RAW-1"))
+
+
+def test_windows_paths_survive_the_round_trip_unchanged(world: World) -> None:
+    state = raw_photos(world.shoot.root / "Local", ["A.NEF"])
+    windows_path = "C:\\Users\\Jörg\\Bilder\\Hochzeit 2026\\IMG_0001 🌅.CR2"
+    state["photos"].append(
+        {"uuid": "WIN-1", "path": windows_path, "fileFormat": "RAW", "develop": {}}
+    )
+    state["selection"].append("WIN-1")
+    lr = world.lightroom(state, on_dialog=simple_choices(), windows=True)
+    lr.menu("Edit with Imagen...")
+    assert lr.task_errors == []
+    photos = bridge_photos(world, job_id(lr))
+    assert photos["WIN-1"]["path"] == windows_path and photos["WIN-1"]["state"] == "failed"
+    (summary,) = lr.messages
+    assert "IMG_0001 🌅.CR2 in C:\\Users\\Jörg\\Bilder\\Hochzeit 2026" in summary["info"]
+    assert "Imagen could not edit" in summary["info"]
+    assert len(lr.photo("RAW-0")["history"]) == 1 and not lr.photo("WIN-1").get("history")
+
+
+PLUGIN_MANAGER = """
+local provider = require "PluginInfoProvider"
+local f = (import "LrView").osFactory()
+return (import "LrFunctionContext").callWithContext("plug-in manager", function(context)
+  local props = (import "LrBinding").makePropertyTable(context)
+  provider.startDialog(props)
+  local sections = provider.sectionsForTopOfDialog(f, props)
+  return f:column(sections[1]), props
+end)
+"""
+
+
+def test_plugin_manager_shows_the_bridge_and_starts_it(world: World) -> None:
+    lr = world.lightroom({"photos": [], "standardPaths": {"home": "/nohome", "documents": "/docs"}})
+    view, props = lr.run_lua(PLUGIN_MANAGER)
+    lr.run()  # the connection test runs in its own task
+    assert props.address == world.bridge.url
+    assert props.status == "Connected (emulator backend)"
+    assert str(props.bridgeVersion).endswith("(API 1)")
+    dialog = lr.h.Dialog(lr.lua.table_from({"title": "Plug-in Manager", "contents": view}))
+    dialog.press(dialog, "Start bridge")
+    lr.run()
+    (command,) = list(lr.h.executed.values())
+    assert command.endswith("'serve' >/dev/null 2>&1 &") and "imagen-bridge" in command
+    assert props.status.startswith("The bridge is starting")
+    dialog.press(dialog, "Show log file")
+    assert list(lr.h.revealed.values()) == ["/docs/ImagenBridge.log"]
+    world.bridge.stop()
+    dialog.press(dialog, "Test connection")
+    lr.run()
+    assert "not running" in props.status
