@@ -17,7 +17,7 @@ import pytest
 from lxml import etree
 
 from bridge.commands.install_plugin import install
-from tests.jobs.helpers import raw_bytes
+from tests.jobs.helpers import jpeg_bytes, raw_bytes
 from tests.lua.bridge_process import Bridge
 from tests.lua.lightroom import Dialog, Lightroom, LightroomQuit
 from tests.lua.shoot import SENT, Shoot, make_shoot
@@ -447,3 +447,99 @@ def test_plugin_manager_shows_the_bridge_and_starts_it(world: World) -> None:
     dialog.press(dialog, "Test connection")
     lr.run()
     assert "not running" in props.status
+
+
+def test_an_unexpected_error_mid_run_closes_the_progress_and_says_so(world: World) -> None:
+    state = raw_photos(world.shoot.root / "Error", ["A.NEF"])
+    lr = world.lightroom(state, on_dialog=simple_choices())
+    lr.h.failNextCaption = True
+    lr.menu("Edit with Imagen...")
+    assert lr.task_errors == []
+    assert_no_scope_left_open(lr)
+    (message,) = lr.messages
+    assert message["style"] == "critical" and "injected failure" in message["info"]
+    assert "Nothing more was changed in your catalog" in message["info"]
+    assert not lr.photo("RAW-0").get("history")
+    # The job is remembered: Apply Finished still brings the edit in.
+    lr.menu("Apply Finished Imagen Edits")
+    assert len(lr.photo("RAW-0")["history"]) == 1
+
+
+def jpeg_state(folder: Path, names: list[str]) -> dict[str, Any]:
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = []
+    for i, name in enumerate(names):
+        (folder / name).write_bytes(jpeg_bytes(f"{folder}/{name}"))
+        photos.append(
+            {"uuid": f"JPG-{i}", "path": str(folder / name), "fileFormat": "JPG", "develop": {}}
+        )
+    return {"photos": photos, "selection": [p["uuid"] for p in photos], "prefs": {}}
+
+
+def test_jpegs_with_a_jpeg_profile_get_their_settings(world: World) -> None:
+    def answer(dialog: Dialog) -> str:
+        assert "CLEAN & CRISP (5700)" not in dialog.items("Profile:")
+        dialog.choose("Profile:", "CLEAN & CRISP (5702)")
+        return "ok"
+
+    lr = world.lightroom(
+        jpeg_state(world.shoot.root / "JPEG", ["a.jpg", "b.jpg"]), on_dialog=answer
+    )
+    lr.menu("Edit with Imagen...")
+    assert lr.task_errors == []
+    photos = bridge_photos(world, job_id(lr))
+    assert all(p["state"] == "applied" and p["kind"] == "JPEG" for p in photos.values())
+    for uuid in ("JPG-0", "JPG-1"):
+        settings = photos[uuid]["develop_settings"]
+        assert settings and "Temperature" not in settings
+        assert all(lr.photo(uuid)["develop"][k] == v for k, v in settings.items())
+
+
+def test_smart_editing_runs_on_jpegs(world: World) -> None:
+    def answer(dialog: Dialog) -> str:
+        dialog.set("Smart Editing (JPEGs in, edited JPEGs out; no profile)", True)
+        dialog.set("Perspective correction", True)
+        return "ok"
+
+    lr = world.lightroom(jpeg_state(world.shoot.root / "Smart", ["s.jpg"]), on_dialog=answer)
+    lr.menu("Edit with Imagen...")
+    assert lr.task_errors == []
+    job = world.bridge.api("GET", f"/jobs/{job_id(lr)}")
+    assert job["request"]["smart"] is True and job["request"]["profile_key"] is None
+    (summary,) = lr.messages
+    assert job["state"] == "done", summary
+    (photo,) = bridge_photos(world, job_id(lr)).values()
+    assert photo["state"] == "applied" and photo["develop_settings"]
+    assert all(lr.photo("JPG-0")["develop"][k] == v for k, v in photo["develop_settings"].items())
+
+
+def test_imagen_jobs_lists_jobs_and_cancels_or_applies_the_chosen_one(slow_world: World) -> None:
+    state = raw_photos(slow_world.shoot.root / "Jobs", ["A.NEF"])
+    body = {"photos": [{"path": state["photos"][0]["path"], "id": "RAW-0"}], "profile_key": 5700}
+    running_job = slow_world.bridge.api("POST", "/jobs", json=body)
+    seen: list[list[str]] = []
+
+    def cancel_it(dialog: Dialog) -> str:
+        seen.append(dialog.texts())
+        dialog.choose("Job:", next(i for i in dialog.items("Job:") if running_job["id"] in i))
+        return "other"  # "Cancel Job"
+
+    lr = slow_world.lightroom(state, on_dialog=cancel_it)
+    lr.menu("Imagen Jobs...")
+    assert any(running_job["id"] in text for text in seen[0])
+    assert slow_world.bridge.wait_job(running_job["id"])["state"] == "canceled"
+    assert "canceled" in lr.messages[-1]["info"]
+
+    done_job = slow_world.bridge.api("POST", "/jobs", json=body)
+    slow_world.bridge.wait_job(done_job["id"])
+
+    def apply_it(dialog: Dialog) -> str:
+        dialog.choose("Job:", next(i for i in dialog.items("Job:") if done_job["id"] in i))
+        return "ok"
+
+    lr.on_dialog = apply_it
+    lr.menu("Imagen Jobs...")
+    assert lr.task_errors == []
+    photos = bridge_photos(slow_world, done_job["id"])
+    assert photos["RAW-0"]["state"] == "applied"  # found by the id a script gave it
+    assert len(lr.photo("RAW-0")["history"]) == 1
