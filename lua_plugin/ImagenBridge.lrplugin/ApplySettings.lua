@@ -316,7 +316,7 @@ function ApplySettings.applyJob(catalog, client, job, record)
       elseif #errors > 0 then
         result.fail(item.index, item.name, table.concat(errors, "; "))
       else
-        result.applied = result.applied + 1
+        result.applied = result.applied + #item.targets
         for _, index in ipairs({ item.index, unpack(item.alsoIndexes or {}) }) do
           record.applied[tostring(index)] = true
           result.reports[#result.reports + 1] = { index = index, applied = true }
