@@ -116,16 +116,41 @@ class _Command(TyperCommand):
                     formatter.write_dl(rows)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        given = list(args)  # the parser consumes ``args``
-        try:
-            return list(super().parse_args(ctx, args))
-        except typer.Exit:
-            raise
-        except Exception as exc:
-            # click's UsageError, vendored by recent typer releases: matched by name
-            if any(cls.__name__ == "UsageError" for cls in type(exc).__mro__):
-                _json_usage_error(exc, given)
-            raise
+        return _parse_keeping_json(super().parse_args, ctx, args)
+
+
+def _parse_keeping_json(parse: Any, ctx: Any, args: list[str]) -> list[str]:
+    given = list(args)  # the parser consumes ``args``
+    try:
+        return list(parse(ctx, args))
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        # click's UsageError, vendored by recent typer releases: matched by name
+        if any(cls.__name__ == "UsageError" for cls in type(exc).__mro__):
+            _json_usage_error(exc, given)
+        raise
+
+
+class _Group(TyperGroup):
+    """A command with subcommands (``jobs list``), with the same usage-error handling."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return _parse_keeping_json(super().parse_args, ctx, args)
+
+
+def _group(app: typer.Typer) -> Any:
+    """A typer app of subcommands, laid out and parsed as every other command is."""
+    app.info.cls = _Group
+    app.info.context_settings = _CONTEXT
+    app.rich_markup_mode = None
+    for info in app.registered_commands:
+        info.cls = _Command
+        info.context_settings = {**_CONTEXT, **(info.context_settings or {})}
+    group = typer.main.get_group(app)
+    for command in group.commands.values():
+        _set_metavars(command)
+    return group
 
 
 class _LazyCommands(TyperGroup):
@@ -145,7 +170,7 @@ class _LazyCommands(TyperGroup):
         module, name = target
         found = getattr(importlib.import_module(module), name)
         if isinstance(found, typer.Typer):  # a command with subcommands (``jobs list``)
-            return typer.main.get_group(found)
+            return _group(found)
         single = typer.Typer(add_completion=False, rich_markup_mode=None)
         single.command(cmd_name, cls=_Command, context_settings=_CONTEXT)(found)
         command = typer.main.get_command(single)

@@ -78,7 +78,11 @@ def _stopped(tmp_path: Path, mode: str, sig: signal.Signals) -> tuple[int, dict,
 @pytest.mark.parametrize("mode", ["async", "sync"])
 @pytest.mark.parametrize(
     ("sig", "code", "name"),
-    [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM"), (signal.SIGHUP, 129, "SIGHUP")],
+    [
+        (signal.SIGINT, 130, "Ctrl-C"),
+        (signal.SIGTERM, 143, "SIGTERM"),
+        (signal.SIGHUP, 129, "SIGHUP"),
+    ],
 )
 def test_every_stop_signal_cleans_up_and_reports(
     tmp_path: Path, mode: str, sig: signal.Signals, code: int, name: str

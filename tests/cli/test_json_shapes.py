@@ -110,11 +110,6 @@ def test_undo_list_json_is_an_object_with_the_merges() -> None:
     assert json.loads(done.stdout) == {"ok": True, "merges": []}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="edit still calls run_command with a bare Console (no Report): the lead's "
-    "rewrite of bridge/commands/edit.py moves it onto Report",
-)
 def test_edit_usage_errors_found_by_the_command_print_json(tmp_path: Path) -> None:
     photo = tmp_path / "IMG_1.CR2"
     photo.write_bytes(b"raw")
