@@ -53,7 +53,7 @@ def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[P
     threading.Thread(target=server.serve_forever, daemon=True).start()
     _StandIn.answers, _StandIn.seen = {}, []
     monkeypatch.setenv("IMAGEN_BRIDGE_CONFIG_DIR", str(tmp_path / "config"))
-    plugin = install(tmp_path / "Modules", port=server.server_address[1])
+    plugin = install(tmp_path / "Modules", port=server.server_address[1]).folder
     yield plugin, f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
     server.server_close()
