@@ -93,20 +93,18 @@ local function untaken(settings, current)
   return keys
 end
 
--- The LrPhotos a bridge photo stands for: the remembered uuids, else its id, else its path.
+-- The LrPhotos a bridge photo stands for: the photo it was sent as (its id) and the virtual
+-- copies remembered with it; for a job started elsewhere, the photo at its path.
 local function targetsFor(catalog, record, photo)
-  local uuids = record.targets and record.targets[photo.index + 1]
+  local uuids = record.copies and record.copies[tostring(photo.index)] or { photo.id }
   local found = {}
-  if type(uuids) ~= "table" then
-    uuids = { photo.id }
-  end
   for _, uuid in ipairs(uuids) do
     local lrPhoto = type(uuid) == "string" and catalog:findPhotoByUuid(uuid)
     if lrPhoto then
       found[#found + 1] = lrPhoto
     end
   end
-  if #found == 0 and not record.targets and type(photo.path) == "string" then
+  if #found == 0 and not record.fromLightroom and type(photo.path) == "string" then
     found[1] = catalog:findPhotoByPath(photo.path)
   end
   return found

@@ -175,10 +175,12 @@ local function edit(context)
     end
   end
   body.photos = Json.array()
-  local targets = {}
+  local copies = {}
   for i, file in ipairs(files) do
     body.photos[i] = { path = file.path, id = file.id }
-    targets[i] = file.targets
+    if #file.targets > 1 then -- a file shared with virtual copies: remember them all
+      copies[tostring(i - 1)] = file.targets
+    end
   end
   local job
   job, err = client:createJob(body, idempotencyKey())
@@ -189,7 +191,7 @@ local function edit(context)
   Log:infof("job %s: %d files sent", job.id, #files)
   local record = {
     id = job.id, label = label, createdAt = os.time(), applyWhenDone = choices.applyWhenDone,
-    profileName = profileName, targets = targets, applied = {}, reported = {},
+    profileName = profileName, fromLightroom = true, copies = copies, applied = {}, reported = {},
   }
   JobStore.save(record)
   summary:add(string.format("Sent %d file(s) to Imagen (job %s).", #files, job.id))
