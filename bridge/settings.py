@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default_factory=lambda: platformdirs.user_data_path(APP_NAME, appauthor=False)
     )
+    max_jobs: int = Field(default=2, ge=1, le=16)
+    """Jobs a bridge runs at once; more wait in ``queued``."""
+    transfers: int = Field(default=8, ge=1, le=64)
+    """Storage connections at once, shared by every job of the process."""
+    job_retention_days: int = Field(default=30, ge=1, le=3650)
+    """Ended jobs older than this are forgotten (with their default output folders)."""
 
     @field_validator("base_url")
     @classmethod

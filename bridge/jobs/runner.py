@@ -494,6 +494,18 @@ class _ProjectRun:
         upload = await self._put_parts(photo)
         try:
             await self.client.i2i_multipart_complete(self.uuid, upload.upload_id, photo.name)
+        except ImagenError as exc:
+            if exc.status != 404:
+                await self._abort(photo, upload)
+                raise
+            # Imagen no longer knows this upload, and nothing here aborted it: an earlier
+            # complete (a retry whose first answer was lost, or a run that stopped right
+            # after it) took effect. A missing file would show as a missing output.
+            self.log.warning(
+                "upload of %s: Imagen says the upload is already closed (%s); "
+                "counting it as completed by an earlier try",
+                photo.name, exc.message,
+            )  # fmt: skip
         except BaseException:
             await self._abort(photo, upload)
             raise
@@ -503,8 +515,9 @@ class _ProjectRun:
         """Send every part, starting a new upload when the part links expired.
 
         Imagen cannot re-sign a single part link, so the parts are made few
-        enough (at most ``concurrency`` per file) to start while their links are
-        fresh. An upload a previous run left open continues with the parts it lacks.
+        enough (one per connection) to start while their links are fresh; when
+        they expire, the upload starts over. An upload a previous run left open
+        continues with the parts it lacks.
         """
         left = self.checkpoint.open_upload(photo)
         for attempt in range(1, MULTIPART_ATTEMPTS + 1):
@@ -539,10 +552,10 @@ class _ProjectRun:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _multipart_create(self, photo: Photo) -> OpenUpload:
+        # as many parts as connections: they all start while their links are fresh
         parts = max(1, self.transfer.concurrency)
-        part_size, part_count = plan_parts(
-            photo.size, preferred=max(-(-photo.size // parts), MIN_PART_SIZE)
-        )
+        preferred = max(-(-photo.size // parts), MIN_PART_SIZE)
+        part_size, part_count = plan_parts(photo.size, preferred=preferred)
         created: list[MultipartUpload] = []
 
         async def call() -> None:
