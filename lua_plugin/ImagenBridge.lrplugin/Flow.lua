@@ -182,8 +182,13 @@ local function edit(context)
       copies[tostring(i - 1)] = file.targets
     end
   end
+  local key = idempotencyKey()
   local job
-  job, err = client:createJob(body, idempotencyKey())
+  job, err = client:createJob(body, key)
+  if not job and (err.code == "timeout" or err.code == "network" or err.code == "not_running") then
+    -- Once more with the same key: the bridge answers with the job if the first try made one.
+    job, err = client:createJob(body, key)
+  end
   if not job then
     LrDialogs.message(title, "The bridge did not take the job: " .. err.message, "critical")
     return

@@ -101,6 +101,7 @@ class Lightroom:
         on_dialog: DialogAnswer | None = None,
         on_progress: Callable[[Lightroom, Any, str], None] | None = None,
         on_request: Callable[[str, str], None] | None = None,
+        lose_answer: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.lua = lua51.LuaRuntime(unpack_returned_tuples=True, register_eval=False)
         self.h = self.lua.table()
@@ -110,6 +111,7 @@ class Lightroom:
         self.on_dialog = on_dialog
         self.on_progress = on_progress
         self.on_request = on_request
+        self.lose_answer = lose_answer  # True: the request went out, its answer is lost
         self.dialogs: list[str] = []
         self._callback_error: BaseException | None = None
         h = self.h
@@ -240,6 +242,8 @@ class Lightroom:
         except httpx.ConnectError:
             return "cannotConnectToHost"
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            return "networkConnectionLost"
+        if self.lose_answer is not None and self.lose_answer(method, url):
             return "networkConnectionLost"
         return (
             response.status_code,

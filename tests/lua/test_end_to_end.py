@@ -555,3 +555,23 @@ def test_imagen_jobs_lists_jobs_and_cancels_or_applies_the_chosen_one(slow_world
     photos = bridge_photos(slow_world, done_job["id"])
     assert photos["RAW-0"]["state"] == "applied"  # found by the id a script gave it
     assert len(lr.photo("RAW-0")["history"]) == 1
+
+
+def test_a_lost_answer_to_the_job_request_does_not_make_a_second_job(world: World) -> None:
+    lost: list[str] = []
+
+    def lose_first_job_answer(method: str, url: str) -> bool:
+        if method == "POST" and url.endswith("/v1/jobs") and not lost:
+            lost.append(url)
+            return True
+        return False
+
+    state = raw_photos(world.shoot.root / "Lost", ["A.NEF"])
+    lr = world.lightroom(state, on_dialog=simple_choices(), lose_answer=lose_first_job_answer)
+    lr.menu("Edit with Imagen...")
+    assert lost and lr.task_errors == []
+    (job,) = world.bridge.api("GET", "/jobs")["jobs"]
+    posts = [r for r in lr.requests if r["method"] == "POST" and r["url"].endswith("/v1/jobs")]
+    keys = {dict(r["headers"])["Idempotency-Key"] for r in posts}
+    assert len(posts) == 2 and len(keys) == 1
+    assert job["id"] == job_id(lr) and len(lr.photo("RAW-0")["history"]) == 1
