@@ -575,3 +575,15 @@ def test_a_lost_answer_to_the_job_request_does_not_make_a_second_job(world: Worl
     keys = {dict(r["headers"])["Idempotency-Key"] for r in posts}
     assert len(posts) == 2 and len(keys) == 1
     assert job["id"] == job_id(lr) and len(lr.photo("RAW-0")["history"]) == 1
+
+
+def test_many_photos_are_applied_in_batches_of_write_gates(world: World) -> None:
+    names = [f"DSC_{i:04d}.NEF" for i in range(120)]
+    state = raw_photos(world.shoot.root / "Big", names)
+    lr = world.lightroom(state, on_dialog=simple_choices())
+    lr.menu("Edit with Imagen...")
+    assert lr.task_errors == []
+    assert lr.gates == [HISTORY] * 5  # 120 photos, 25 to a gate
+    photos = bridge_photos(world, job_id(lr))
+    assert len(photos) == 120 and all(p["state"] == "applied" for p in photos.values())
+    assert all(len(lr.photo(f"RAW-{i}")["history"]) == 1 for i in range(120))
