@@ -14,13 +14,14 @@ local Tools = require "Tools"
 local EditDialog = {}
 
 local IMAGE_TYPES = {
+  { value = "BOTH", title = "All: raws with the profile, JPEGs with the JPEG profile" },
   { value = "RAW", title = "Raw and DNG photos" },
   { value = "JPEG", title = "JPEG photos" },
 }
 
 --- Popup items for the profiles matching an image type ("RAW" or "JPEG").
 function EditDialog.profileItems(profiles, imageType)
-  local wanted = imageType == "JPEG" and "JPG" or "RAW"
+  local wanted = imageType == "JPEG" and "JPG" or "RAW"  -- "BOTH": raws take the main profile
   local items = {}
   for _, profile in ipairs(profiles) do
     if profile.image_type == wanted or type(profile.image_type) ~= "string" then
@@ -80,23 +81,33 @@ local function refreshDerived(props, info)
   if not hasValue(props.profileItems, props.profileKey) then
     props.profileKey = props.profileItems[1] and props.profileItems[1].value or -1
   end
+  if not hasValue(props.jpegProfileItems, props.jpegProfileKey) then
+    props.jpegProfileKey = props.jpegProfileItems[1] and props.jpegProfileItems[1].value or -1
+  end
+  props.jpegProfileEnabled = props.imageType == "BOTH" and #props.jpegProfileItems > 0
   local notSmart = not props.smart
   props.notSmart = notSmart
   props.smartAllowed = props.imageType == "JPEG"
   props.aspectEnabled = notSmart and props.cropTool ~= "none"
   props.skyTemplateEnabled = props.sky_replacement
   props.profileEnabled = notSmart and #props.profileItems > 0
-  local count = info.counts[props.imageType] or 0
-  props.sendingText = string.format("%d %s to send.", count,
-    props.imageType == "JPEG" and (count == 1 and "JPEG" or "JPEGs") or (count == 1 and "raw file" or "raw files"))
+  local raws, jpegs = info.counts.RAW or 0, info.counts.JPEG or 0
+  local function raw(n) return string.format("%d %s", n, n == 1 and "raw file" or "raw files") end
+  local function jpeg(n) return string.format("%d %s", n, n == 1 and "JPEG" or "JPEGs") end
+  if props.imageType == "BOTH" then
+    props.sendingText = raw(raws) .. " and " .. jpeg(jpegs) .. " to send."
+  else
+    props.sendingText = (props.imageType == "JPEG" and jpeg(jpegs) or raw(raws)) .. " to send."
+  end
 end
 
 local function makeProps(context, info)
   local props = LrBinding.makePropertyTable(context)
   local choices = remembered()
-  if (info.counts[choices.imageType] or 0) == 0 then
-    choices.imageType = (info.counts.RAW or 0) >= (info.counts.JPEG or 0) and "RAW" or "JPEG"
-  end
+  -- What to send follows the selection, not the last dialog: everything it holds.
+  local raws, jpegs = info.counts.RAW or 0, info.counts.JPEG or 0
+  choices.imageType = (raws > 0 and jpegs > 0) and "BOTH" or (jpegs > 0 and "JPEG" or "RAW")
+  props.jpegProfileItems = EditDialog.profileItems(info.profiles, "JPEG")
   Tools.enforce(choices)
   for key, value in pairs(choices) do
     props[key] = value
@@ -139,9 +150,15 @@ local function contents(f, props, info)
     info.skippedCount > 0 and f:static_text {
       title = string.format("%d selected photo(s) will be skipped; the summary names them.", info.skippedCount),
     } or f:spacer { height = 0 },
-    labeled(f, "Send:", f:popup_menu { value = bind "imageType", items = IMAGE_TYPES, enabled = mixed }),
+    labeled(f, "Send:", f:popup_menu {
+      value = bind "imageType", items = mixed and IMAGE_TYPES or { IMAGE_TYPES[2], IMAGE_TYPES[3] },
+      enabled = mixed,
+    }),
     labeled(f, "Profile:", f:popup_menu {
       value = bind "profileKey", items = bind "profileItems", enabled = bind "profileEnabled",
+    }),
+    labeled(f, "JPEG profile:", f:popup_menu {
+      value = bind "jpegProfileKey", items = bind "jpegProfileItems", enabled = bind "jpegProfileEnabled",
     }),
     labeled(f, "Photography type:", f:popup_menu {
       value = bind "photographyType", items = Tools.PHOTOGRAPHY_TYPES, enabled = bind "notSmart",

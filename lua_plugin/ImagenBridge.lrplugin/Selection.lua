@@ -74,11 +74,11 @@ function Selection.collect(catalog, photos)
   return result
 end
 
---- Splits files by image type: those of `imageType`, and skips for the others.
+--- Splits files by image type: those of `imageType` ("BOTH": all), and skips for the others.
 function Selection.only(selection, imageType)
   local files, skipped = {}, {}
   for _, entry in ipairs(selection.files) do
-    if entry.imageType == imageType then
+    if entry.imageType == imageType or imageType == "BOTH" then
       files[#files + 1] = entry
     else
       skipped[#skipped + 1] = {

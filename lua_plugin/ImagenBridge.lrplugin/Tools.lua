@@ -1,6 +1,9 @@
 --[[ Imagen's editing choices and their rules, without any UI: the dialog enforces them as
 the photographer clicks, and the job request is built (and checked once more) from them.
 
+imageType is what is sent: "RAW" (raws and DNGs), "JPEG", or "BOTH" (a RAW+JPEG shoot, raws
+with profileKey and JPEGs with jpegProfileKey).
+
 Rules (Imagen's, docs/api.md): at most one crop tool; the aspect ratio only with a crop;
 straighten and perspective correction exclude each other; a sky template only with sky
 replacement; Smart Editing takes JPEGs only, no profile, no export, and only HDR merge,
@@ -52,7 +55,7 @@ Tools.SWITCHES = {
 }
 
 Tools.DEFAULTS = {
-  imageType = "RAW", profileKey = -1, photographyType = "", cropTool = "none",
+  imageType = "RAW", profileKey = -1, jpegProfileKey = -1, photographyType = "", cropTool = "none",
   aspectRatio = "none", skyTemplate = "", smart = false, export = false,
   applyWhenDone = true, merge = true,
 }
@@ -159,6 +162,12 @@ function Tools.request(choices, label)
       return nil, "Choose an Imagen profile."
     end
     body.profile_key = choices.profileKey
+    if choices.imageType == "BOTH" then -- a RAW+JPEG shoot: its JPEGs get a JPG profile
+      if type(choices.jpegProfileKey) ~= "number" or choices.jpegProfileKey < 0 then
+        return nil, "Choose an Imagen profile for the JPEGs too."
+      end
+      body.jpeg_profile_key = choices.jpegProfileKey
+    end
     if choices.photographyType ~= "" then
       body.photography_type = choices.photographyType
     end

@@ -115,20 +115,52 @@ def test_smart_editing_takes_jpegs_no_profile_no_export_and_three_tools() -> Non
     assert body["tools"] == {"perspective_correction": True, "hdr_merge": True}
 
 
-def test_a_mixed_selection_chooses_what_to_send_and_the_profiles_follow() -> None:
+def test_a_mixed_selection_sends_both_kinds_each_with_its_own_profile() -> None:
     lr = Lightroom({"photos": []})
 
     def answer(d: Dialog) -> str:
-        assert d.enabled("Send:") and d.get("Send:") == "RAW"
+        assert d.enabled("Send:") and d.get("Send:") == "BOTH"
+        assert "2 raw files and 1 JPEG to send." in d.texts()
+        assert "CLEAN & CRISP (5700)" in d.items("Profile:")
+        assert d.items("JPEG profile:") == [
+            "Any type (42)",
+            "CLEAN & CRISP (5702)",
+            "TRUE TO LIFE (5745)",
+        ]
+        assert d.enabled("JPEG profile:") and not d.enabled(SMART)
+        d.choose("Profile:", "WARM & AIRY (5714)")
+        d.choose("JPEG profile:", "TRUE TO LIFE (5745)")
+        return "ok"
+
+    body, name = present(lr, {"RAW": 2, "JPEG": 1}, answer)
+    assert body is not None and (body["profile_key"], body["jpeg_profile_key"]) == (5714, 5745)
+    assert name == "WARM & AIRY"
+
+
+def test_a_mixed_selection_can_send_one_kind_and_the_profiles_follow() -> None:
+    lr = Lightroom({"photos": []})
+
+    def answer(d: Dialog) -> str:
         d.choose("Send:", "JPEG photos")
         assert "CLEAN & CRISP (5702)" in d.items("Profile:")
         assert d.get("Profile:") in (42, 5702, 5745)
-        assert "1 JPEG to send." in d.texts()
+        assert "1 JPEG to send." in d.texts() and not d.enabled("JPEG profile:")
         d.choose("Profile:", "TRUE TO LIFE (5745)")
         return "ok"
 
     body, _ = present(lr, {"RAW": 2, "JPEG": 1}, answer)
-    assert body is not None and body["profile_key"] == 5745
+    assert body is not None and body["profile_key"] == 5745 and "jpeg_profile_key" not in body
+
+
+def test_a_single_kind_selection_cannot_choose_what_to_send() -> None:
+    lr = Lightroom({"photos": []})
+
+    def answer(d: Dialog) -> str:
+        assert not d.enabled("Send:") and d.get("Send:") == "JPEG"
+        assert not d.enabled("JPEG profile:")
+        return "cancel"
+
+    assert present(lr, {"RAW": 0, "JPEG": 3}, answer) == (None, None)
 
 
 def test_last_choices_are_remembered() -> None:

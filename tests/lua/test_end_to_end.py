@@ -77,6 +77,8 @@ def slow_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Worl
 def pick_choices(dialog: Dialog) -> str:
     """What a photographer does in the edit dialog, control by control."""
     assert dialog.title == "Edit with Imagen"
+    assert dialog.get("Send:") == "BOTH"  # raws and a JPEG selected
+    dialog.choose("Send:", "Raw and DNG photos")
     profiles = dialog.items("Profile:")
     assert PROFILE in profiles and "CLEAN & CRISP (5702)" not in profiles  # raw selection: RAW only
     assert not dialog.enabled("Smart Editing (JPEGs in, edited JPEGs out; no profile)")
@@ -587,3 +589,25 @@ def test_many_photos_are_applied_in_batches_of_write_gates(world: World) -> None
     photos = bridge_photos(world, job_id(lr))
     assert len(photos) == 120 and all(p["state"] == "applied" for p in photos.values())
     assert all(len(lr.photo(f"RAW-{i}")["history"]) == 1 for i in range(120))
+
+
+def test_a_raw_and_jpeg_shoot_is_sent_whole_with_two_profiles(world: World) -> None:
+    def answer(dialog: Dialog) -> str:
+        dialog.choose("Profile:", PROFILE)
+        dialog.choose("JPEG profile:", "CLEAN & CRISP (5702)")
+        return "ok"
+
+    state = raw_photos(world.shoot.root / "Mixed", ["A.NEF"])
+    jpeg = world.shoot.root / "Mixed" / "A.jpg"
+    jpeg.write_bytes(jpeg_bytes(str(jpeg)))
+    state["photos"].append({"uuid": "JPG-9", "path": str(jpeg), "fileFormat": "JPG", "develop": {}})
+    state["selection"].append("JPG-9")
+    lr = world.lightroom(state, on_dialog=answer)
+    lr.menu("Edit with Imagen...")
+    assert lr.task_errors == []
+    job = world.bridge.api("GET", f"/jobs/{job_id(lr)}")
+    assert (job["request"]["profile_key"], job["request"]["jpeg_profile_key"]) == (5700, 5702)
+    photos = bridge_photos(world, job["id"])
+    assert {p["kind"] for p in photos.values()} == {"RAW", "JPEG"}
+    assert all(p["state"] == "applied" for p in photos.values())
+    assert len(lr.photo("RAW-0")["history"]) == 1 and len(lr.photo("JPG-9")["history"]) == 1
