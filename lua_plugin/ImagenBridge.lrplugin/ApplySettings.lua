@@ -262,7 +262,7 @@ local function report(client, jobId, record, reports)
 end
 
 --- Applies every ready photo of an ended job. Returns {applied = n, merged = n, hdrAdded = n,
--- failed = {{name, reason}}, untaken = {...}, bridgeFailed = {...}, sidecarProblems = {...},
+-- exported = n, failed = {{name, reason}}, untaken = {...}, bridgeFailed = {...}, sidecarProblems = {...},
 -- canceled = n, reportError = err or nil}, or nil and an error when the bridge's list could
 -- not be had.
 function ApplySettings.applyJob(catalog, client, job, record)
@@ -272,7 +272,8 @@ function ApplySettings.applyJob(catalog, client, job, record)
   end
   local historyName = ApplySettings.historyName(record, job)
   local result = {
-    applied = 0, merged = 0, hdrAdded = 0, failed = {}, untaken = {}, bridgeFailed = {}, sidecarProblems = {},
+    applied = 0, merged = 0, hdrAdded = 0, exported = 0, failed = {}, untaken = {}, bridgeFailed = {},
+    sidecarProblems = {},
     canceled = 0, reports = {},
   }
   function result.fail(index, name, reason)
@@ -288,6 +289,10 @@ function ApplySettings.applyJob(catalog, client, job, record)
       result.sidecarProblems[#result.sidecarProblems + 1] = {
         name = Selection.describe(photo.path), reason = sidecar.reason or sidecar.status,
       }
+    end
+    if type(photo.exports) == "table" and #photo.exports > 0 then
+      result.exported = result.exported + #photo.exports
+      result.firstExport = result.firstExport or photo.exports[1]
     end
     if photo.state == "ready" then
       ready[#ready + 1] = photo

@@ -70,6 +70,9 @@ local function addApplyResult(summary, result)
   if result.merged > 0 then
     summary:add(string.format("%d XMP sidecar(s) merged next to the originals.", result.merged))
   end
+  if result.exported > 0 then
+    summary:add(string.format("%d exported JPEG(s), such as %s.", result.exported, tostring(result.firstExport)))
+  end
   if result.canceled > 0 then
     summary:add(string.format("%d photo(s) were canceled before Imagen finished them.", result.canceled))
   end

@@ -611,3 +611,15 @@ def test_a_raw_and_jpeg_shoot_is_sent_whole_with_two_profiles(world: World) -> N
     assert {p["kind"] for p in photos.values()} == {"RAW", "JPEG"}
     assert all(p["state"] == "applied" for p in photos.values())
     assert len(lr.photo("RAW-0")["history"]) == 1 and len(lr.photo("JPG-9")["history"]) == 1
+
+
+def test_exported_jpegs_are_named_in_the_summary(world: World) -> None:
+    state = raw_photos(world.shoot.root / "Export", ["A.NEF", "B.NEF"])
+    lr = world.lightroom(state, on_dialog=simple_choices("Export JPEGs too"))
+    lr.menu("Edit with Imagen...")
+    photos = bridge_photos(world, job_id(lr))
+    exports = [path for p in photos.values() for path in p["exports"]]
+    assert len(exports) == 2 and all(Path(path).is_file() for path in exports)
+    assert (
+        f"2 exported JPEG(s), such as {photos['RAW-0']['exports'][0]}." in lr.messages[-1]["info"]
+    )
