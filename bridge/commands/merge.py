@@ -8,12 +8,11 @@ progress and errors go to stderr. Exit codes: 0 all fine, 1 some file refused or
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -37,13 +36,13 @@ from bridge.xmp.batch import (
 from bridge.xmp.errors import XmpError
 from bridge.xmp.journal import Journal, MergeSummary, UndoOutcome, UndoReport
 from bridge.xmp.merge import CrsChanges
+from bridge.xmp.reports import merge_result, merge_summary, shown, undo_result
 from bridge.xmp.sidecar import Naming
 
 #: Above this many files the table lists only problems (``--json`` has every file) and a
 #: progress bar runs on a terminal.
 LARGE_BATCH = 50
 _SHOWN_KEYS = 4
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _STATUS_STYLE = {
     ItemStatus.CREATED: "green",
     ItemStatus.UPDATED: "green",
@@ -51,12 +50,6 @@ _STATUS_STYLE = {
     ItemStatus.REFUSED: "yellow",
     ItemStatus.FAILED: "red",
 }
-
-
-def shown(value: object) -> str:
-    """A file name safe to print: undecodable bytes and control characters made visible."""
-    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _relative(path: Path | None, base: Path) -> str:
@@ -153,7 +146,7 @@ def merge_command(
             except XmpError as exc:
                 raise _fail(err, shown(exc), ExitCode.FAILED) from exc
     if as_json:
-        _echo_json(_report_json(plan, report))
+        _echo_json(merge_result(plan, report).model_dump(mode="json"))
     else:
         _print_report(out, plan, report)
     raise typer.Exit(ExitCode.OK if report.ok else ExitCode.FAILED)
@@ -245,36 +238,6 @@ def _print_report(out: Console, plan: MergePlan, report: MergeReport) -> None:
         _line(out, "Nothing was written; nothing to undo.")
 
 
-def _report_json(plan: MergePlan, report: MergeReport) -> dict[str, Any]:
-    def path(value: Path | None) -> str | None:
-        return None if value is None else shown(value)
-
-    return {
-        "merge_id": report.merge_id,
-        "dry_run": report.dry_run,
-        "into": path(plan.into_dir),
-        "naming": plan.naming.value,
-        "ok": report.ok,
-        "counts": {status.value: report.count(status) for status in ItemStatus},
-        "undo": f"imagen-bridge undo {report.merge_id}" if report.merge_id else None,
-        "items": [
-            {
-                "source": path(item.source),
-                "status": item.status.value,
-                "photo": path(item.photo),
-                "sidecar": path(item.sidecar),
-                "reason": None if item.reason is None else shown(item.reason),
-                "changes": {
-                    "added": list(item.changes.added),
-                    "removed": list(item.changes.removed),
-                    "changed": list(item.changes.changed),
-                },
-            }
-            for item in report.items
-        ],
-    }
-
-
 # -- undo ------------------------------------------------------------------------------------
 
 
@@ -311,20 +274,7 @@ def undo_command(
 
 def _print_merges(out: Console, merges: list[MergeSummary], *, as_json: bool) -> None:
     if as_json:
-        _echo_json(
-            [
-                {
-                    "merge_id": m.merge_id,
-                    "created_at": m.created_at.isoformat(),
-                    "into": shown(m.into_dir),
-                    "created": m.created,
-                    "updated": m.updated,
-                    "state": m.state,
-                    "undone_at": m.undone_at.isoformat() if m.undone_at else None,
-                }
-                for m in merges
-            ]
-        )
+        _echo_json([merge_summary(m).model_dump(mode="json") for m in merges])
         return
     if not merges:
         _line(out, "No merges recorded yet.")
@@ -343,20 +293,7 @@ def _print_merges(out: Console, merges: list[MergeSummary], *, as_json: bool) ->
 
 def _print_undo(out: Console, report: UndoReport, *, as_json: bool) -> None:
     if as_json:
-        _echo_json(
-            {
-                "merge_id": report.merge_id,
-                "complete": report.complete,
-                "items": [
-                    {
-                        "sidecar": shown(item.sidecar),
-                        "outcome": item.outcome.value,
-                        "reason": None if item.reason is None else shown(item.reason),
-                    }
-                    for item in report.items
-                ],
-            }
-        )
+        _echo_json(undo_result(report).model_dump(mode="json"))
         return
     for item in report.items:
         line = f"{item.outcome.value}\t{shown(item.sidecar)}"
