@@ -1,4 +1,4 @@
-"""The bridge's access token: created once, kept in ``<config dir>/token`` readable by its owner only.
+"""The bridge's access token: created once, in ``<config dir>/token``, readable by its owner only.
 
 ``serve`` requires it on every route but health; ``install-plugin`` and scripts read the same
 file, so it lives here with nothing heavy imported.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bridge.settings import config_dir
 
-TOKEN_FILE = "token"
+TOKEN_FILE = "token"  # noqa: S105 (a file name, not a secret)
 _TOKEN_BYTES = 32
 #: ``secrets.token_urlsafe(32)`` is 43 characters; anything much shorter was not written by us.
 _MIN_CHARS = 32
