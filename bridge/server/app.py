@@ -10,9 +10,10 @@ from aiohttp import web
 
 from bridge.server import routes_jobs, routes_merge, routes_service
 from bridge.server.engine import Engine
+from bridge.server.errors import MAX_BODY_BYTES
 from bridge.server.middleware import error_shape, guard
 from bridge.server.openapi import build_spec
-from bridge.server.operations import MAX_BODY_BYTES, Operation
+from bridge.server.operations import Operation
 from bridge.server.state import (
     ENGINE,
     HEARTBEAT_S,

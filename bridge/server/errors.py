@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
+#: Bodies larger than this are refused (413) before they are read whole.
+MAX_BODY_BYTES = 8 * 2**20
+
 
 class ErrorDetail(BaseModel):
     """One problem of a request; ``path`` names the field (``photos.3.path``) or is empty."""
@@ -53,6 +56,12 @@ def bad_request(message: str, path: str = "", problem: str | None = None) -> Api
 
 def not_found(message: str) -> ApiError:
     return ApiError(404, "not_found", message)
+
+
+def too_large() -> ApiError:
+    return ApiError(
+        413, "payload_too_large", f"the body is larger than {MAX_BODY_BYTES // 2**20} MiB"
+    )
 
 
 def conflict(message: str) -> ApiError:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bridge.server.errors import ApiError
+from bridge.server.errors import ApiError, too_large
 from bridge.server.state import PUBLIC_PATHS, STOPPING, TOKEN
 
 log = logging.getLogger("bridge.server")
@@ -58,6 +58,8 @@ def _from_http(exc: web.HTTPException) -> ApiError:
         return ApiError(405, code, f"{exc.method} is not allowed here (allowed: {allowed})")
     if exc.status == 404:
         return ApiError(404, code, "no such route")
+    if exc.status == 413:
+        return too_large()
     return ApiError(exc.status, code, exc.reason)
 
 

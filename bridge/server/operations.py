@@ -15,10 +15,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from bridge.server.errors import ApiError, bad_request, from_validation
+from bridge.server.errors import MAX_BODY_BYTES, ApiError, bad_request, from_validation, too_large
 
-#: Bodies larger than this are refused (413) before they are read whole.
-MAX_BODY_BYTES = 8 * 2**20
 JSON_TYPE = "application/json"
 SSE_TYPE = "text/event-stream"
 
@@ -145,7 +143,7 @@ def _parse_query(request: web.Request, params: tuple[Param, ...]) -> dict[str, A
 async def _read_body(request: web.Request, operation: Operation) -> BaseModel | None:
     """The JSON body validated with the operation's model: 415, 413, 400 or 422 otherwise."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise _too_large()
+        raise too_large()
     has_body = request.body_exists and request.content_length != 0
     if has_body and request.content_type != JSON_TYPE:
         shown = request.content_type or "none"
@@ -155,7 +153,7 @@ async def _read_body(request: web.Request, operation: Operation) -> BaseModel | 
         )  # fmt: skip
     raw = await request.read() if has_body else b""
     if len(raw) > MAX_BODY_BYTES:
-        raise _too_large()
+        raise too_large()
     model = operation.body
     if model is None:
         return None
@@ -169,12 +167,6 @@ async def _read_body(request: web.Request, operation: Operation) -> BaseModel | 
         if any(err["type"] == "json_invalid" for err in exc.errors()):
             raise bad_request("the body is not valid JSON (UTF-8)") from None
         raise from_validation(exc) from None
-
-
-def _too_large() -> ApiError:
-    return ApiError(
-        413, "payload_too_large", f"the body is larger than {MAX_BODY_BYTES // 2**20} MiB"
-    )
 
 
 def json_response(model: BaseModel, status: int = 200) -> web.Response:
