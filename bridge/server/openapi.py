@@ -107,3 +107,13 @@ def _operation(op: Operation, refs: _Refs, schemas: dict[str, Any]) -> dict[str,
     if op.public:
         spec["security"] = []
     return spec
+
+
+if __name__ == "__main__":  # python -m bridge.server.openapi > docs/openapi.json
+    import json
+    import sys
+
+    from bridge.server.app import OPERATIONS
+
+    json.dump(build_spec(OPERATIONS), sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")

@@ -40,18 +40,28 @@ def _journal_error(exc: XmpError) -> ApiError:
     return ApiError(500, "internal_error", shown(exc))
 
 
+def _path_problem(field: str, path: Path, *, folder: bool) -> ErrorDetail | None:
+    try:
+        if folder and not path.is_dir():
+            return ErrorDetail(path=field, message="is not a folder")
+        if not folder and not path.exists():
+            return ErrorDetail(path=field, message="does not exist")
+    except OSError as exc:
+        return ErrorDetail(path=field, message=f"cannot be read: {exc.strerror or exc}")
+    return None
+
+
 def run_merge(request: MergeRequest, data_dir: Path) -> MergeResult:
     """Plan and apply (or preview) one merge; bad paths are 422s naming the field."""
     into = Path(request.into)
-    problems = []
-    try:
-        if not into.is_dir():
-            problems.append(ErrorDetail(path="into", message="is not a folder"))
-        for index, source in enumerate(request.sources):
-            if not Path(source).exists():
-                problems.append(ErrorDetail(path=f"sources.{index}", message="does not exist"))
-    except OSError as exc:
-        raise _invalid("", shown(exc)) from exc
+    problems = [
+        problem
+        for field, path, folder in [
+            ("into", into, True),
+            *((f"sources.{i}", Path(source), False) for i, source in enumerate(request.sources)),
+        ]
+        if (problem := _path_problem(field, path, folder=folder)) is not None
+    ]
     if problems:
         raise validation_failed(problems)
     try:
