@@ -285,18 +285,23 @@ def _walk(folder: Path, *, recursive: bool) -> Iterable[Path]:
             yield entry
 
 
-def _clashes_within_folders(photos: Sequence[Photo]) -> list[str]:
+def _clash_pairs(photos: Sequence[Photo]) -> Iterable[tuple[Path, str]]:
     first_by_key: dict[tuple[Path, ImageKind, str], Photo] = {}
-    problems = []
     for photo in photos:
         key = (photo.path.parent, photo.kind, photo.stem_key)
         other = first_by_key.setdefault(key, photo)
         if other is not photo:
-            problems.append(
-                f"{photo.path}: HDR merge keeps a folder's frames in one project, but this "
-                f"name clashes with {other.path.name} (same name ignoring case and extension)"
+            yield (
+                photo.path,
+                (
+                    "HDR merge keeps a folder's frames in one project, but this name clashes "
+                    f"with {other.path.name} (same name ignoring case and extension)"
+                ),
             )
-    return problems
+
+
+def _clashes_within_folders(photos: Sequence[Photo]) -> list[str]:
+    return [f"{path}: {reason}" for path, reason in _clash_pairs(photos)]
 
 
 def _partition(photos: Sequence[Photo], keep_folders_together: bool) -> tuple[PlannedProject, ...]:
@@ -342,3 +347,54 @@ def _reason(exc: OSError) -> str:
     if exc.errno == errno.EACCES:
         return "permission denied"
     return exc.strerror or str(exc)
+
+
+def check_photo(given: str, seen: dict[tuple[int, int], int], index: int) -> Photo | str:
+    """One photo named by a caller (the API): the Photo, or why it cannot be edited.
+
+    ``seen`` maps files already accepted to their index, so the same file named twice
+    (any spelling, any link) is refused the second time, naming the first.
+    """
+    path = Path(os.path.abspath(given))  # noqa: PTH100
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as exc:
+        return f"cannot be read ({_reason(exc)})"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a folder; name the photo files in it"
+    if kind_of(path) is None:
+        return f"unsupported file type {_describe_suffix(path)}. {SUPPORTED_HINT}"
+    problem = _file_problem(path, st)
+    if problem:
+        return problem
+    first = seen.setdefault((st.st_dev, st.st_ino), index)
+    if first != index:
+        return f"the same file as photo {first} of this job"
+    kind = kind_of(path)
+    assert kind is not None
+    return Photo(path=path, size=st.st_size, kind=kind)
+
+
+def partition(
+    photos: Sequence[Photo], *, keep_folders_together: bool, first_index: int = 1
+) -> tuple[PlannedProject, ...]:
+    """Projects for ``photos`` (as :func:`plan_edit` makes them), numbered from ``first_index``."""
+    projects = _partition(photos, keep_folders_together)
+    if first_index == 1:
+        return projects
+    return tuple(
+        PlannedProject(
+            index=project.index + first_index - 1,
+            kind=project.kind,
+            photos=project.photos,
+            subdir=f"project-{project.index + first_index - 1}",
+        )
+        for project in projects
+    )
+
+
+def folder_clashes(photos: Sequence[Photo]) -> dict[Path, str]:
+    """For HDR merge: photos whose name clashes with another frame of their folder, and why."""
+    return dict(_clash_pairs(photos))

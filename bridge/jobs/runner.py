@@ -1,10 +1,12 @@
 """Drives one edit end to end: projects, uploads, edit, polling, downloads, optional export.
 
 Each project goes through separate steps (create, upload, start, wait,
-download, export) that hand each other plain state, so a later job store can
-record each step and resume from it. Failures are kept per photo: a file that
-could not be uploaded or that Imagen could not edit is reported as such and
-the rest of the run carries on. Only a wrong API key stops everything.
+download, export) that hand each other plain state (:class:`ProjectState`);
+each finished step is reported to a :class:`~bridge.jobs.checkpoint.Checkpoint`,
+and a run given the states a previous run reached skips what is done.
+Failures are kept per photo: a file that could not be uploaded or that Imagen
+could not edit is reported as such and the rest of the run carries on. Only
+a wrong API key stops everything.
 
 Cancellation (``asyncio.CancelledError``) cancels in-flight transfers (whose
 temp files :class:`~bridge.transfer.Transfer` removes), aborts open multipart
@@ -22,19 +24,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any
 
 from bridge.imagen import (
     EditOptions,
+    FileLink,
     I2IEditOptions,
     ImagenAuthError,
     ImagenClient,
     ImagenError,
+    MultipartUpload,
     PhotographyType,
     Status,
     wait_until_done,
 )
-from bridge.imagen.models import FileLink, MultipartUpload
+from bridge.jobs.checkpoint import Checkpoint, OpenUpload
 from bridge.jobs.events import (
     EventSink,
     FileBytes,
@@ -47,6 +51,7 @@ from bridge.jobs.events import (
     RunResult,
     ServerStatus,
 )
+from bridge.jobs.flows import ClassicFlow, Flow, SmartFlow, Step
 from bridge.jobs.plan import Photo, Plan, PlannedProject, collision_key
 from bridge.transfer import (
     MIN_PART_SIZE,
@@ -63,6 +68,8 @@ MULTIPART_THRESHOLD = 64 * 2**20
 """Smart Editing files at least this big go up in parts (the official SDK's threshold)."""
 LINK_BATCH = 8
 """Files per upload-link request: the next batch is hashed while this one uploads."""
+UPLOAD_WAVE = 64
+"""Small files uploading at once per project; more wait for a slot (bounded memory)."""
 MULTIPART_ATTEMPTS = 8
 ONCE_ATTEMPTS = 5
 ONCE_RETRY = RetryPolicy(attempts=ONCE_ATTEMPTS, base_delay=0.5, max_delay=10.0)
@@ -86,6 +93,8 @@ class EditRequest:
     # every file before it goes up (~0.6x the upload time on a fast link); `--md5` opts in.
     send_md5: bool = False
     edit_timeout_s: float = 12 * 3600.0
+    run_name: str = ""
+    """Projects are named ``RUN_NAME #N``, so a failed create can be looked up by name."""
 
     def __post_init__(self) -> None:
         if self.i2i is None and self.profile_key is None:
@@ -107,6 +116,13 @@ class ProjectState:
     extras: list[Path] = field(default_factory=list)
     edit_details: str | None = None
     finished: set[Path] = field(default_factory=set)
+    steps: dict[Step, str] = field(default_factory=dict)  # "requested", "started", "done"
+    done_files: set[str] = field(default_factory=set)  # "step/name" already downloaded
+
+    def fresh(self) -> ProjectState:
+        """The same project from scratch (Imagen no longer knows it); failures are kept."""
+        failed = {p: e for p, e in self.errors.items() if not self.outputs.get(p)}
+        return ProjectState(self.project, errors=failed, finished=set(failed))
 
 
 async def run_edit(
@@ -117,12 +133,27 @@ async def run_edit(
     concurrency: int = 8,
     retry: RetryPolicy | None = None,
     logger: logging.Logger | None = None,
+    states: Sequence[ProjectState] | None = None,
+    checkpoint: Checkpoint | None = None,
+    transfer: Transfer | None = None,
 ) -> RunResult:
-    """Run every planned project (concurrently) and report each photo's outcome."""
+    """Run every planned project (concurrently) and report each photo's outcome.
+
+    ``states`` resumes projects where a previous run left them; ``transfer``
+    shares one connection pool (and its limits) with other runs.
+    """
     log = logger or logging.getLogger("bridge.jobs")
-    runner = _Runner(client, request, on_event, log, concurrency=concurrency, retry=retry)
-    states = [ProjectState(project) for project in request.plan.projects]
-    await _all(runner.run_project(state) for state in states)
+    runner = _Runner(client, request, on_event, log, checkpoint or Checkpoint())
+    states = (
+        list(states) if states is not None else [ProjectState(p) for p in request.plan.projects]
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        if transfer is None:
+            kwargs: dict[str, Any] = {"concurrency": concurrency, "logger": log}
+            if retry is not None:
+                kwargs["retry"] = retry
+            transfer = await stack.enter_async_context(Transfer(**kwargs))
+        await _all(runner.run_project(state, transfer) for state in states)
     return RunResult(
         out_dir=request.out_dir,
         photos=tuple(
@@ -172,6 +203,10 @@ class _LinkList:
         return url
 
 
+class _ProjectGone(Exception):
+    """Imagen no longer knows a project a previous run created (deleted, or a new emulator)."""
+
+
 class _Runner:
     """What all projects of one run share: the API client, the request, the event sink."""
 
@@ -181,18 +216,23 @@ class _Runner:
         request: EditRequest,
         sink: EventSink | None,
         log: logging.Logger,
-        *,
-        concurrency: int,
-        retry: RetryPolicy | None,
+        checkpoint: Checkpoint,
     ) -> None:
         self.client = client
         self.request = request
         self.log = log
         self._sink = sink
-        self.concurrency = concurrency
+        self.checkpoint = checkpoint
+        self.flow: Flow
+        if request.i2i is not None:
+            self.flow = SmartFlow(client, request.i2i)
+        else:
+            assert request.profile_key is not None
+            self.flow = ClassicFlow(
+                client, request.profile_key, request.photography_type, request.options
+            )
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-        self.run_name = f"imagen-bridge {stamp} {secrets.token_hex(3)}"
-        self._retry = retry
+        self.run_name = request.run_name or f"imagen-bridge {stamp} {secrets.token_hex(3)}"
 
     def emit(self, event: RunEvent) -> None:
         if self._sink is not None:
@@ -213,32 +253,44 @@ class _Runner:
             exports=tuple(state.exports.get(photo.path, ())),
         )
 
-    async def run_project(self, state: ProjectState) -> None:
-        """One Transfer per project, so progress events name their project unambiguously."""
+    async def run_project(self, state: ProjectState, transfer: Transfer) -> None:
+        """Progress events name their project, so same-named files never mix."""
         index = state.project.index
 
         def on_bytes(event: ProgressEvent) -> None:
             self.emit(FileBytes(index, event.kind, event.name, event.done, event.total))
 
-        kwargs: dict[str, Any] = {"concurrency": self.concurrency, "logger": self.log}
-        if self._retry is not None:
-            kwargs["retry"] = self._retry
-        async with Transfer(on_progress=on_bytes, **kwargs) as transfer:
-            await _ProjectRun(self, state, transfer).run()
+        try:
+            await _ProjectRun(self, state, transfer, on_bytes).run()
+        except _ProjectGone:
+            self.log.warning(
+                "Imagen no longer knows project %d (%s); starting it again", index, state.uuid
+            )
+            fresh = state.fresh()
+            await self.checkpoint.step(index, "edit", "reset")
+            vars(state).update(vars(fresh))
+            await _ProjectRun(self, state, transfer, on_bytes).run()
 
 
 class _ProjectRun:
     """The steps of one project, each reading and extending its ProjectState."""
 
-    def __init__(self, runner: _Runner, state: ProjectState, transfer: Transfer) -> None:
+    def __init__(
+        self,
+        runner: _Runner,
+        state: ProjectState,
+        transfer: Transfer,
+        on_bytes: Callable[[ProgressEvent], None],
+    ) -> None:
         self.runner = runner
         self.client = runner.client
+        self.flow = runner.flow
         self.request = runner.request
-        self.smart = runner.request.i2i is not None
+        self.checkpoint = runner.checkpoint
         self.log = runner.log
         self.state = state
         self.transfer = transfer
-        self._multipart_gate = asyncio.Semaphore(1)
+        self.on_bytes = on_bytes
 
     @property
     def uuid(self) -> str:
@@ -252,6 +304,7 @@ class _ProjectRun:
     def fail(self, photo: Photo, message: str) -> None:
         if photo.path not in self.state.finished:
             self.state.errors.setdefault(photo.path, message)
+            self.checkpoint.failed(photo, self.state.errors[photo.path])
             self.finish(photo)
 
     def finish(self, photo: Photo) -> None:
@@ -263,24 +316,30 @@ class _ProjectRun:
     async def run(self) -> None:
         state = self.state
         try:
-            self.phase("create")
-            await self.create()
-            count = len(state.project.photos)
-            self.phase("upload", f"{count} file{'s' * (count != 1)}")
-            await self.upload()
+            if state.uuid is None:
+                self.phase("create")
+                await self.create()
+            uploaded = {photo.path for photo in state.uploaded}
+            pending = [
+                p
+                for p in state.project.photos
+                if p.path not in uploaded and p.path not in state.finished
+            ]
+            if pending:
+                count = len(pending)
+                self.phase("upload", f"{count} file{'s' * (count != 1)}")
+                await self.upload(pending)
             if not state.uploaded:
                 self.phase("failed", "no file could be uploaded")
                 return
             self.phase("edit")
-            await self.start_edit()
-            status = await self.wait("edit")
-            if status.is_failed:
+            status = await self.run_step("edit")
+            if status is not None and status.is_failed:
                 reason = f"Imagen reported the edit as failed: {status.details or status.status}"
                 for photo in state.uploaded:
                     self.fail(photo, reason)
                 self.phase("failed", reason)
                 return
-            state.edit_details = status.details
             self.phase("download")
             await self.download_outputs()
             if self.request.export:
@@ -288,7 +347,7 @@ class _ProjectRun:
             for photo in state.uploaded:
                 self.finish(photo)
             self.phase("done")
-        except (asyncio.CancelledError, ImagenAuthError):
+        except (asyncio.CancelledError, ImagenAuthError, _ProjectGone):
             raise
         except Exception as exc:  # one project failing must not hide the others' results
             self.log.warning("project %d failed: %s", state.project.index, exc)
@@ -299,33 +358,26 @@ class _ProjectRun:
     async def create(self) -> None:
         """Create the project under a unique name, so a failed try can be looked up, not redone."""
         name = f"{self.runner.run_name} #{self.state.project.index}"
-        create = self.client.i2i_create_project if self.smart else self.client.create_project
 
         async def call() -> None:
-            self.state.uuid = await create(name)
+            self.state.uuid = await self.flow.create(name)
 
         async def created() -> bool:
-            self.state.uuid = await self._find_project(name)
+            self.state.uuid = await self.flow.find(name)
             return self.state.uuid is not None
 
-        await self._send_once("creating the project", call, created)
-
-    async def _find_project(self, name: str) -> str | None:
-        if not self.smart:
-            try:
-                return await self.client.project_uuid(name)
-            except ImagenError as exc:
-                if exc.status in (400, 404):
-                    return None
-                raise
-        page = await self.client.i2i_list_projects(size=20)
-        return next((p.project_uuid for p in page.projects if p.name == name), None)
+        # a previous run may have created it and died before recording the uuid
+        if not await created():
+            await self._send_once("creating the project", call, created)
+        await self.checkpoint.created(self.state.project.index, self.uuid)
 
     async def _send_once(
         self,
         what: str,
         call: Callable[[], Awaitable[None]],
         took_effect: Callable[[], Awaitable[bool]] | None = None,
+        *,
+        repeat: bool = False,
     ) -> None:
         """Send a call Imagen must not act on twice (create, start edit or export).
 
@@ -333,13 +385,14 @@ class _ProjectRun:
         Imagen. Here, before sending again, ``took_effect`` asks Imagen whether
         the failed try worked; a 409 Conflict on a repeat says it did, confirmed
         by ``took_effect`` when there is one (a created project must be found).
+        ``repeat`` says the first try may itself repeat one of an earlier run.
         """
         for attempt in range(1, ONCE_ATTEMPTS + 1):
             try:
                 await call()
                 return
             except ImagenError as exc:
-                if attempt > 1 and exc.status == 409:
+                if (attempt > 1 or repeat) and exc.status == 409:
                     if took_effect is None or await took_effect():
                         return
                     raise
@@ -354,23 +407,13 @@ class _ProjectRun:
                 if took_effect is not None and await took_effect():
                     return
 
-    async def _has_status(self, fetch: Callable[[], Awaitable[Status]]) -> bool:
-        """Whether a job exists: Imagen answers its status call with 400 before it starts."""
-        try:
-            await fetch()
-        except ImagenError as exc:
-            if exc.status in (400, 404):
-                return False
-            raise
-        return True
-
     # ---- upload ---------------------------------------------------------------------------
-    async def upload(self) -> None:
-        """Upload every photo; small files in batches, so hashing and link requests for the
+    async def upload(self, photos: Sequence[Photo]) -> None:
+        """Upload ``photos``; small files in batches, so hashing and link requests for the
         next batch overlap the transfers of the previous one."""
-        photos = self.state.project.photos
-        big = [p for p in photos if self.smart and p.size >= MULTIPART_THRESHOLD]
+        big = [p for p in photos if self.flow.multipart and p.size >= MULTIPART_THRESHOLD]
         small = [p for p in photos if p not in big]
+        wave = asyncio.Semaphore(UPLOAD_WAVE)
 
         async def one(photo: Photo, send: Callable[[], Awaitable[None]]) -> None:
             try:
@@ -382,9 +425,13 @@ class _ProjectRun:
                 self.fail(photo, f"upload failed: {exc}")
             else:
                 self.state.uploaded.append(photo)
+                await self.checkpoint.uploaded(photo)
+            finally:
+                wave.release()
 
         async with _task_group() as group:
             for photo in big:
+                await wave.acquire()
                 group.create_task(one(photo, functools.partial(self._put_multipart, photo)))
             for start in range(0, len(small), LINK_BATCH):
                 batch = small[start : start + LINK_BATCH]
@@ -393,11 +440,12 @@ class _ProjectRun:
                 batch = [p for p in batch if p.path not in self.state.finished]
                 links = await self._upload_links([(p.name, md5s.get(p.path)) for p in batch])
                 for photo in batch:
+                    await wave.acquire()
                     send = functools.partial(
                         self._put_single, photo, links.get(photo.name), md5s.get(photo.path)
                     )
                     group.create_task(one(photo, send))
-        order = {photo.path: i for i, photo in enumerate(photos)}
+        order = {photo.path: i for i, photo in enumerate(self.state.project.photos)}
         self.state.uploaded.sort(key=lambda p: order[p.path])
 
     async def _md5s(self, photos: Sequence[Photo]) -> dict[Path, str]:
@@ -424,8 +472,7 @@ class _ProjectRun:
     async def _upload_links(self, files: Sequence[tuple[str, str | None]]) -> dict[str, str]:
         if not files:
             return {}
-        fetch = self.client.i2i_upload_links if self.smart else self.client.upload_links
-        return {link.file_name: link.url for link in await fetch(self.uuid, files)}
+        return {link.file_name: link.url for link in await self.flow.upload_links(self.uuid, files)}
 
     async def _put_single(self, photo: Photo, url: str | None, md5: str | None) -> None:
         if url is None:
@@ -438,8 +485,9 @@ class _ProjectRun:
             return fresh[photo.name]
 
         await self.transfer.put_file(
-            photo.path, url, name=photo.name, content_md5=md5, refresh=refresh
-        )
+            photo.path, url, name=photo.name, content_md5=md5, refresh=refresh,
+            on_progress=self.on_bytes,
+        )  # fmt: skip
 
     async def _put_multipart(self, photo: Photo) -> None:
         """Upload one big file in parts; complete it, or abort it on any failure."""
@@ -447,42 +495,54 @@ class _ProjectRun:
         try:
             await self.client.i2i_multipart_complete(self.uuid, upload.upload_id, photo.name)
         except BaseException:
-            await self._abort(upload)
+            await self._abort(photo, upload)
             raise
+        await self.checkpoint.upload_closed(photo)
 
     async def _put_parts(self, photo: Photo) -> MultipartUpload:
         """Send every part, starting a new upload when the part links expired.
 
         Imagen cannot re-sign a single part link, so the parts are made few
-        enough (at most ``concurrency``) to all start while their links are
-        fresh, and big files send their parts one file at a time (the server
-        assembles one file while the next one's parts arrive).
+        enough (at most ``concurrency`` per file) to start while their links are
+        fresh. An upload a previous run left open continues with the parts it lacks.
         """
-        preferred = -(-photo.size // self.runner.concurrency)
-        part_size, part_count = plan_parts(photo.size, preferred=max(preferred, MIN_PART_SIZE))
-        async with self._multipart_gate:
-            for attempt in range(1, MULTIPART_ATTEMPTS + 1):
-                upload = await self._multipart_create(photo, part_count)
-                try:
-                    await self.transfer.put_multipart(
-                        photo.path, upload.part_urls(), part_size, name=photo.name
-                    )
-                    return upload
-                except TransferError as exc:
-                    await self._abort(upload)
-                    if not exc.link_expired or attempt == MULTIPART_ATTEMPTS:
-                        raise
-                    self.log.warning(
-                        "upload of %s: part links expired (attempt %d of %d); "
-                        "starting a new multipart upload",
-                        photo.name, attempt, MULTIPART_ATTEMPTS,
-                    )  # fmt: skip
-                except BaseException:
-                    await self._abort(upload)
+        left = self.checkpoint.open_upload(photo)
+        for attempt in range(1, MULTIPART_ATTEMPTS + 1):
+            if left is None:
+                left = await self._multipart_create(photo)
+            upload, part_size = left.upload, left.part_size
+            try:
+                await self.transfer.put_multipart(
+                    photo.path, upload.part_urls(), part_size, name=photo.name,
+                    done_parts=left.done_parts,
+                    on_part_done=functools.partial(self.checkpoint.part_done, photo),
+                    on_progress=self.on_bytes,
+                )  # fmt: skip
+                return upload
+            except TransferError as exc:
+                await self._abort(photo, upload)
+                left = None
+                if not exc.link_expired or attempt == MULTIPART_ATTEMPTS:
                     raise
+                self.log.warning(
+                    "upload of %s: part links expired (attempt %d of %d); "
+                    "starting a new multipart upload",
+                    photo.name, attempt, MULTIPART_ATTEMPTS,
+                )  # fmt: skip
+            except asyncio.CancelledError:
+                if not self.checkpoint.keeps_open_uploads():
+                    await self._abort(photo, upload)
+                raise
+            except BaseException:
+                await self._abort(photo, upload)
+                raise
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def _multipart_create(self, photo: Photo, part_count: int) -> MultipartUpload:
+    async def _multipart_create(self, photo: Photo) -> OpenUpload:
+        parts = max(1, self.transfer.concurrency)
+        part_size, part_count = plan_parts(
+            photo.size, preferred=max(-(-photo.size // parts), MIN_PART_SIZE)
+        )
         created: list[MultipartUpload] = []
 
         async def call() -> None:
@@ -492,58 +552,71 @@ class _ProjectRun:
 
         # a failed try that did reach Imagen leaves an empty upload behind: harmless
         await self._send_once(f"starting the upload of {photo.name}", call)
-        return created[-1]
+        opened = OpenUpload(created[-1], part_size, frozenset())
+        await self.checkpoint.upload_opened(photo, opened)
+        return opened
 
-    async def _abort(self, upload: MultipartUpload) -> None:
+    async def _abort(self, photo: Photo, upload: MultipartUpload) -> None:
         """Free the stored parts; runs even while the task is being cancelled."""
         with contextlib.suppress(Exception):
             async with asyncio.timeout(ABORT_TIMEOUT_S):
                 await self.client.i2i_multipart_abort(self.uuid, upload.upload_id, upload.key)
+                await self.checkpoint.upload_closed(photo)
 
-    # ---- edit -----------------------------------------------------------------------------
-    async def start_edit(self) -> None:
-        request = self.request
+    # ---- edit and export ----------------------------------------------------------------
+    async def run_step(self, step: Step) -> Status | None:
+        """Start ``step`` unless a previous run did, then wait for it (None: done before)."""
+        index = self.state.project.index
+        stage = self.state.steps.get(step)
+        if stage == "done":
+            return None
         uuid = self.uuid
-        if request.i2i is not None:
-            i2i = request.i2i
-            # an I2I project reads Pending before and after the start: a repeat's 409 tells
-            await self._send_once("starting Smart Editing", lambda: self.client.i2i_edit(uuid, i2i))
-            return
-        profile_key = request.profile_key
-        assert profile_key is not None
-        await self._send_once(
-            "starting the edit",
-            lambda: self.client.start_edit(
-                uuid,
-                profile_key,
-                photography_type=request.photography_type,
-                options=request.options,
-            ),
-            lambda: self._has_status(lambda: self.client.edit_status(uuid)),
-        )
+        started: Callable[[], Awaitable[bool]] | None = None
+        if step == "export" or self.request.i2i is None:
 
-    async def wait(self, step: Literal["edit", "export"]) -> Status:
-        uuid = self.uuid
-        fetch: Callable[[], Awaitable[Status]]
-        if self.smart:
-            fetch = lambda: self.client.i2i_status(uuid)  # noqa: E731
-        elif step == "edit":
-            fetch = lambda: self.client.edit_status(uuid)  # noqa: E731
-        else:
-            fetch = lambda: self.client.export_status(uuid)  # noqa: E731
+            async def started_now() -> bool:
+                return bool(await self.flow.started(uuid, step))
+
+            started = started_now
+        if stage is None or (stage == "requested" and not (started and await started())):
+            await self.checkpoint.step(index, step, "requested")
+            self.state.steps[step] = "requested"
+            await self._send_once(
+                f"starting the {step}",
+                lambda: self.flow.start(uuid, step),
+                started,
+                repeat=stage == "requested",
+            )
+        await self.checkpoint.step(index, step, "started")
+        self.state.steps[step] = "started"
+        status = await self.wait(step)
+        if step == "edit":
+            self.state.edit_details = status.details
+        await self.checkpoint.step(index, step, "done", status.details)
+        self.state.steps[step] = "done"
+        return status
+
+    async def wait(self, step: Step) -> Status:
+        fetch = self.flow.status(self.uuid, step)
         index = self.state.project.index
 
         def report(status: Status) -> None:
             self.runner.emit(ServerStatus(index, step, status.status, status.progress))
 
-        return await wait_until_done(fetch, timeout=self.request.edit_timeout_s, on_status=report)
+        try:
+            return await wait_until_done(
+                fetch, timeout=self.request.edit_timeout_s, on_status=report
+            )
+        except ImagenError as exc:
+            if exc.status == 404:
+                raise _ProjectGone from exc
+            raise
 
     # ---- download -------------------------------------------------------------------------
     async def download_outputs(self) -> None:
         uuid = self.uuid
-        fetch = self.client.i2i_download_links if self.smart else self.client.edit_download_links
         dest = self.request.out_dir / self.state.project.subdir
-        await self._download_all(lambda: fetch(uuid), dest, self.state.outputs)
+        await self._download_all("edit", lambda: self.flow.download_links(uuid, "edit"), dest)
         details = self.state.edit_details or ""
         self._attribute_brackets(self.state.outputs, details)
         suffix = f" ({details})" if details else ""
@@ -557,7 +630,7 @@ class _ProjectRun:
         The other frames of that bracket share its output; a frame the status
         details name as failed keeps no output and is reported.
         """
-        if self.smart or not self.request.options.hdr_merge:
+        if self.request.i2i is not None or not self.request.options.hdr_merge:
             return
         leader: list[Path] | None = None
         for photo in sorted(self.state.uploaded, key=lambda p: p.name):
@@ -573,20 +646,13 @@ class _ProjectRun:
         if not edited:
             return
         self.phase("export")
-        await self._send_once(
-            "starting the export",
-            lambda: self.client.start_export(uuid),
-            lambda: self._has_status(lambda: self.client.export_status(uuid)),
-        )
-        status = await self.wait("export")
-        if status.is_failed:
+        status = await self.run_step("export")
+        if status is not None and status.is_failed:
             for photo in edited:
                 self.fail(photo, f"export failed: {status.details or status.status}")
             return
         dest = self.request.out_dir / self.state.project.subdir / EXPORT_SUBDIR
-        await self._download_all(
-            lambda: self.client.export_download_links(uuid), dest, self.state.exports
-        )
+        await self._download_all("export", lambda: self.flow.download_links(uuid, "export"), dest)
         self._attribute_brackets(self.state.exports, self.state.edit_details or "")
         for photo in edited:
             if photo.path not in self.state.exports:
@@ -603,12 +669,10 @@ class _ProjectRun:
         return None
 
     async def _download_all(
-        self,
-        fetch: Callable[[], Awaitable[list[FileLink]]],
-        dest: Path,
-        into: dict[Path, list[Path]],
+        self, step: Step, fetch: Callable[[], Awaitable[list[FileLink]]], dest: Path
     ) -> None:
-        """Download every listed file, mapping each to its photo by stem (not by position)."""
+        """Download every listed file not yet downloaded, mapped to its photo by stem."""
+        into = self.state.exports if step == "export" else self.state.outputs
         by_stem = {photo.stem_key: photo for photo in self.state.uploaded}
         links = await fetch()
         names: dict[str, FileLink] = {}
@@ -618,7 +682,10 @@ class _ProjectRun:
             except ValueError as exc:
                 self.log.warning("skipped an output with an unsafe name: %s", exc)
                 continue
-            if names.setdefault(collision_key(name), link) is not link:
+            key = collision_key(name)
+            if f"{step}/{key}" in self.state.done_files:
+                continue  # a previous run published it
+            if names.setdefault(key, link) is not link:
                 self.log.warning("skipped a second output named %r", name)
 
         shared = _LinkList(fetch, links)
@@ -634,7 +701,9 @@ class _ProjectRun:
                 return current
 
             try:
-                path = await self.transfer.download(link.url, dest, name, refresh=refresh)
+                path = await self.transfer.download(
+                    link.url, dest, name, refresh=refresh, on_progress=self.on_bytes
+                )
             except (asyncio.CancelledError, ImagenAuthError):
                 raise
             except Exception as exc:
@@ -646,5 +715,7 @@ class _ProjectRun:
                 self.state.extras.append(path)
             else:
                 into.setdefault(photo.path, []).append(path)
+            self.state.done_files.add(f"{step}/{collision_key(name)}")
+            await self.checkpoint.downloaded(self.state.project.index, step, name, photo, path)
 
         await _all(one(link) for link in names.values())

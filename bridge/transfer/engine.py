@@ -78,7 +78,8 @@ class Transfer:
 
     ``concurrency`` bounds open storage connections across all concurrent
     calls together: N files of M parts never hold more than ``concurrency``
-    sockets. Progress events go to ``on_progress``; retries are logged as
+    sockets. Progress events go to ``on_progress``, or to a call's own
+    ``on_progress`` (so one Transfer can serve many jobs); retries are logged as
     warnings on ``logger`` with the file name, the try and the reason, never
     a full presigned URL.
     """
@@ -99,6 +100,7 @@ class Transfer:
         self._on_progress = on_progress
         self._log = logger or logging.getLogger(__name__)
         self._chunk_size = chunk_size
+        self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         quiet_httpx()
         # No default headers: storage links carry their signature in the URL, and the
@@ -132,6 +134,7 @@ class Transfer:
         name: str,
         content_md5: str | None = None,
         refresh: LinkProvider | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> None:
         """Stream ``path`` to a presigned PUT ``url``.
 
@@ -141,7 +144,7 @@ class Transfer:
         this one has expired; its own errors propagate unchanged.
         """
         size = await _size_of(path, name)
-        progress = ByteCounter(self._on_progress, "upload", name, size)
+        progress = ByteCounter(on_progress or self._on_progress, "upload", name, size)
         progress.start()
         await self._put_range(
             path, 0, size, url, name=name, label=name, content_md5=content_md5,
@@ -158,6 +161,7 @@ class Transfer:
         name: str,
         done_parts: Collection[int] = (),
         on_part_done: Callable[[int], None] | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> None:
         """Upload the parts of ``path`` (1-based, ``part_size`` bytes each) in parallel.
 
@@ -175,7 +179,7 @@ class Transfer:
         done = {n for n in done_parts if 1 <= n <= count}
         pending = [n for n in range(1, count + 1) if n not in done]
         _check_part_urls(part_urls, count, pending, name)
-        progress = ByteCounter(self._on_progress, "upload", name, size)
+        progress = ByteCounter(on_progress or self._on_progress, "upload", name, size)
         for number in done:
             progress.set(number, _part_span(number, part_size, size)[1])
         progress.start()
@@ -255,6 +259,7 @@ class Transfer:
         *,
         refresh: LinkProvider | None = None,
         overwrite: bool = False,
+        on_progress: ProgressCallback | None = None,
     ) -> Path:
         """Fetch ``url`` into ``dest_dir`` under the server's ``file_name``, made safe.
 
@@ -281,7 +286,8 @@ class Transfer:
             # O_EXCL: never write through a file or link that is already there.
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0))
             with os.fdopen(fd, "wb") as handle:
-                state = _Download(base, handle, ByteCounter(self._on_progress, "download", base, 0))
+                counter = ByteCounter(on_progress or self._on_progress, "download", base, 0)
+                state = _Download(base, handle, counter)
                 state.progress.start()
                 await self._retrying(
                     "download", base, base, url, refresh,

@@ -430,8 +430,11 @@ def apply_plan(
     *,
     on_result: ResultCallback | None = None,
     before_replace: BeforeReplace | None = None,
+    merge_id: str | None = None,
 ) -> MergeReport:
     """Merge and write every planned file: backups + journal first, then safe replaces.
+
+    ``merge_id`` continues a merge (a resumed job): its entries are added to it.
 
     Files go in chunks, merged ahead (see :func:`_mergers`) while earlier chunks are written.
     A chunk's backups are written and journaled in one transaction, then its targets are
@@ -439,7 +442,7 @@ def apply_plan(
     together) instead of queueing one by one.
     ``before_replace`` is passed to :func:`publish` (a seam for concurrent-writer tests).
     """
-    merge_id = new_merge_id(now)
+    merge_id = merge_id or new_merge_id(now)
     results: list[ItemResult] = []
     with ThreadPoolExecutor(IO_THREADS, thread_name_prefix="merge-io") as pool:
         ctx = _ChunkContext(journal, merge_id, plan.into_dir, now, pool, before_replace)

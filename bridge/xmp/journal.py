@@ -41,7 +41,9 @@ from bridge.xmp.publish import (
     write_new,
 )
 
-JOURNAL_FILE = "merge-journal.sqlite3"
+JOURNAL_FILE = "bridge.sqlite3"
+"""Shared with the job store (``bridge.jobs.store``): a job and its merges live in one file."""
+OLD_JOURNAL_FILE = "merge-journal.sqlite3"  # before 0.2: the journal had a file of its own
 BACKUP_DIR = "backups"
 _SCHEMA_VERSION = 1
 _MERGE_ID = re.compile(r"^\d{8}-\d{6}-\d{6}-[0-9a-f]{4}$")
@@ -230,7 +232,8 @@ class Journal:
                 "imagen-bridge; upgrade to use it"
             )
         expected = _expected_tables()
-        if any(expected.get(name) != sql for name, sql in _tables(self._db).items()):
+        tables = _tables(self._db)  # other tables in the file are the job store's
+        if any(name in tables and tables[name] != sql for name, sql in expected.items()):
             raise JournalError(
                 f"The merge journal {self.data_dir / JOURNAL_FILE} has a layout this "
                 "imagen-bridge does not know (another version wrote it). Move it aside to start "
@@ -242,6 +245,21 @@ class Journal:
         with self._db:
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        self._adopt_old_journal()
+
+    def _adopt_old_journal(self) -> None:
+        """Copy the merges of a journal from before 0.2 into this file, once."""
+        old = self.data_dir / OLD_JOURNAL_FILE
+        if not old.is_file():
+            return
+        self._db.execute("ATTACH DATABASE ? AS old", (str(old),))
+        try:
+            with self._db:
+                self._db.execute("INSERT OR IGNORE INTO merges SELECT * FROM old.merges")
+                self._db.execute("INSERT OR IGNORE INTO entries SELECT * FROM old.entries")
+        finally:
+            self._db.execute("DETACH DATABASE old")
+        old.replace(old.with_name(OLD_JOURNAL_FILE + ".adopted"))
 
     def close(self) -> None:
         self._db.close()

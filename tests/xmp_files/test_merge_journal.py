@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bridge.xmp.errors import JournalError
-from bridge.xmp.journal import _SCHEMA, Journal, UndoOutcome, new_merge_id
+from bridge.xmp.journal import _SCHEMA, JOURNAL_FILE, Journal, UndoOutcome, new_merge_id
 from bridge.xmp.publish import Snapshot, publish, read_snapshot
 
 NOW = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
@@ -184,14 +184,14 @@ def test_failed_backup_journals_nothing(tmp_path: Path) -> None:
 def test_unreadable_journal_is_a_clear_error(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    (data_dir / "merge-journal.sqlite3").write_bytes(b"this is not a database" * 100)
+    (data_dir / JOURNAL_FILE).write_bytes(b"this is not a database" * 100)
     with pytest.raises(JournalError, match="unreadable"):
         Journal(data_dir)
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     Journal(tmp_path).close()
-    with sqlite3.connect(tmp_path / "merge-journal.sqlite3") as db:
+    with sqlite3.connect(tmp_path / JOURNAL_FILE) as db:
         db.execute("PRAGMA user_version=99")
     with pytest.raises(JournalError, match="newer"):
         Journal(tmp_path)
@@ -199,7 +199,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 
 def test_journal_of_an_unknown_layout_is_refused_clearly(tmp_path: Path) -> None:
     """Same schema number, other tables (another build wrote it): refuse, never write into it."""
-    path = tmp_path / "merge-journal.sqlite3"
+    path = tmp_path / JOURNAL_FILE
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE entries (merge_id TEXT, state TEXT CHECK (state IN ('done')))")
         db.execute("PRAGMA user_version=1")
@@ -211,7 +211,7 @@ def test_journal_of_an_unknown_layout_is_refused_clearly(tmp_path: Path) -> None
 
 
 def test_journal_whose_schema_differs_only_in_comments_opens(tmp_path: Path) -> None:
-    with sqlite3.connect(tmp_path / "merge-journal.sqlite3") as db:
+    with sqlite3.connect(tmp_path / JOURNAL_FILE) as db:
         db.executescript(_SCHEMA.replace("-- ", "-- reworded: "))
     db.close()
     with Journal(tmp_path) as journal:
@@ -224,7 +224,7 @@ def test_a_database_failure_while_recording_keeps_files_and_backups_clean(tmp_pa
     target.write_bytes(b"<photographer/>")
     merge_id = new_merge_id(NOW)
     with Journal(data_dir) as journal:
-        with sqlite3.connect(data_dir / "merge-journal.sqlite3") as other:
+        with sqlite3.connect(data_dir / JOURNAL_FILE) as other:
             # The database refuses the row after the backup is on disk, as a full disk would.
             other.execute(
                 "CREATE TRIGGER refuse BEFORE INSERT ON entries"
