@@ -8,8 +8,8 @@ import time
 
 from aiohttp import web
 
+from bridge.jobs.engine import JobEngine
 from bridge.server import routes_jobs, routes_merge, routes_service
-from bridge.server.engine import Engine
 from bridge.server.errors import MAX_BODY_BYTES
 from bridge.server.middleware import error_shape, guard
 from bridge.server.openapi import build_spec
@@ -37,7 +37,7 @@ def openapi_document() -> bytes:
 
 
 def create_app(
-    *, engine: Engine, settings: Settings, token: str, heartbeat_s: float = HEARTBEAT_INTERVAL_S
+    *, engine: JobEngine, settings: Settings, token: str, heartbeat_s: float = HEARTBEAT_INTERVAL_S
 ) -> web.Application:
     """The app around ``engine``; ``token`` is what ``Authorization: Bearer`` must carry."""
     app = web.Application(middlewares=[error_shape, guard], client_max_size=MAX_BODY_BYTES)

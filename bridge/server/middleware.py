@@ -13,7 +13,16 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bridge.server.errors import ApiError, too_large
+from bridge.imagen import ImagenError
+from bridge.jobs.errors import JobConflict, JobNotFound, JobRequestError
+from bridge.server.errors import (
+    ApiError,
+    ErrorDetail,
+    conflict,
+    not_found,
+    too_large,
+    validation_failed,
+)
 from bridge.server.state import PUBLIC_PATHS, STOPPING, TOKEN
 
 log = logging.getLogger("bridge.server")
@@ -39,6 +48,15 @@ async def error_shape(request: web.Request, handler: Handler) -> web.StreamRespo
     except ApiError as exc:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return exc.response(headers)
+    except JobNotFound as exc:
+        return not_found(str(exc)).response()
+    except JobConflict as exc:
+        return conflict(str(exc)).response()
+    except JobRequestError as exc:
+        return validation_failed([ErrorDetail(**d) for d in exc.details]).response()
+    except ImagenError as exc:
+        # Its message names the failure (and where a rejected key came from), never the key.
+        return ApiError(502, "imagen_unavailable", f"Imagen: {exc}").response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -95,13 +95,21 @@ async def _stream(
     """The events as SSE frames, a heartbeat comment whenever none came for ``heartbeat_s``.
 
     The engine's iterator is drained by its own task, so a heartbeat never interrupts it.
+    When the engine's last event is a photo's, the latest job event is sent again after it:
+    clients stop reading once they see the job ended.
     """
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=256)
 
     async def pump() -> None:
+        last_job: bytes | None = None
+        last_kind = ""
         try:
             async for revision, kind, view in changes:
-                await queue.put(_event(revision, kind, view))
+                frame = _event(revision, kind, view)
+                last_job, last_kind = (frame if kind == "job" else last_job), kind
+                await queue.put(frame)
+            if last_kind != "job" and last_job is not None:
+                await queue.put(last_job)  # the stream's last word is always the job's state
         except Exception:
             log.exception("event stream of a job broke off")
         finally:

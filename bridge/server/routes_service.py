@@ -8,8 +8,6 @@ import time
 from aiohttp import web
 
 from bridge import __version__
-from bridge.imagen import ImagenError
-from bridge.server.errors import ApiError
 from bridge.server.models import Health, ProfileList, ProfileView
 from bridge.server.operations import JSON_TYPE, Call, Operation, Param, RawBody, json_response
 from bridge.server.state import ENGINE, SPEC, STARTED
@@ -29,10 +27,7 @@ async def _health(call: Call) -> web.StreamResponse:
 
 
 async def _profiles(call: Call) -> web.StreamResponse:
-    try:
-        profiles = await call.app[ENGINE].profiles(refresh=call.query["refresh"])
-    except ImagenError as exc:
-        raise ApiError(502, "imagen_unavailable", f"Imagen could not be asked: {exc}") from exc
+    profiles = await call.app[ENGINE].profiles(refresh=call.query["refresh"])
     fields = set(ProfileView.model_fields)
     return json_response(
         ProfileList(profiles=[ProfileView(**p.model_dump(include=fields)) for p in profiles])

@@ -15,8 +15,8 @@ from contextlib import AbstractAsyncContextManager
 
 from aiohttp import web
 
+from bridge.jobs.engine import JobEngine
 from bridge.server.app import create_app
-from bridge.server.engine import Engine
 from bridge.server.instance import (
     InstanceLock,
     ServerInfo,
@@ -34,7 +34,7 @@ HOST = "127.0.0.1"
 #: Seconds open requests get to finish once a stop is asked for.
 SHUTDOWN_GRACE_S = 5.0
 
-OpenEngine = Callable[[Settings], AbstractAsyncContextManager[Engine]]
+OpenEngine = Callable[[Settings], AbstractAsyncContextManager[JobEngine]]
 
 
 class PortInUse(Exception):

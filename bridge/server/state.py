@@ -6,10 +6,10 @@ import asyncio
 
 from aiohttp import web
 
-from bridge.server.engine import Engine
+from bridge.jobs.engine import JobEngine
 from bridge.settings import Settings
 
-ENGINE = web.AppKey("engine", Engine)
+ENGINE = web.AppKey("engine", JobEngine)
 TOKEN = web.AppKey("token", str)
 SETTINGS = web.AppKey("settings", Settings)
 #: Paths (as declared, ``/v1/health``) that need no token.

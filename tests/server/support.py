@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from bridge.server.app import create_app
-from bridge.server.engine import Engine
+from bridge.jobs.engine import JobEngine
 from bridge.settings import Settings
 
 
@@ -72,7 +72,7 @@ class Live:
 
 @asynccontextmanager
 async def live_app(
-    engine: Engine, settings: Settings, token: str, **options: Any
+    engine: JobEngine, settings: Settings, token: str, **options: Any
 ) -> AsyncIterator[Live]:
     app = create_app(engine=engine, settings=settings, token=token, **options)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
