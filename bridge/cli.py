@@ -22,6 +22,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "merge": ("bridge.commands.merge", "merge_command"),
     "undo": ("bridge.commands.merge", "undo_command"),
     "emulator": ("bridge.emulator.command", "emulator_command"),
+    "serve": ("bridge.commands.serve", "serve_command"),
 }
 
 

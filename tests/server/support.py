@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bridge.server.app import create_app
 from bridge.jobs.engine import JobEngine
+from bridge.server.app import create_app
 from bridge.settings import Settings
 
 

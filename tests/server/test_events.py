@@ -100,7 +100,7 @@ async def test_last_event_id_resumes_after_it(bridge: Live, tmp_path: Path) -> N
 
 
 async def test_heartbeats_while_nothing_happens(
-    bridge_factory: BridgeFactory, tmp_path: Path, monkeypatch: Any
+    bridge_factory: BridgeFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IMAGEN_EMULATOR_FAULT_PROCESSING_S", "30")
     async with bridge_factory(heartbeat_s=0.02) as bridge:
@@ -120,7 +120,7 @@ async def test_heartbeats_while_nothing_happens(
 
 
 async def test_a_stream_ends_when_the_server_stops(
-    bridge_factory: BridgeFactory, tmp_path: Path, monkeypatch: Any
+    bridge_factory: BridgeFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IMAGEN_EMULATOR_FAULT_PROCESSING_S", "30")
     async with bridge_factory() as bridge:

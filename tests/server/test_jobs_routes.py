@@ -6,6 +6,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bridge.jobs.models import JobView, PhotoView
 from tests.jobs.helpers import make_photos
 from tests.server.conftest import BridgeFactory
@@ -139,16 +141,17 @@ async def test_listing_filters_and_pages(bridge: Live, tmp_path: Path) -> None:
 
 async def test_long_poll_without_change_answers_the_same_job(bridge: Live, tmp_path: Path) -> None:
     paths = make_photos(tmp_path, NAMES[:1])
-    job = await _until_ended(bridge, (await bridge.call("POST", "/v1/jobs",
-                                                        json_body=_request(paths))).json["id"])  # fmt: skip
+    created = await bridge.call("POST", "/v1/jobs", json_body=_request(paths))
+    job = await _until_ended(bridge, created.json["id"])
     same = await bridge.call("GET", f"/v1/jobs/{job['id']}?since={job['revision']}&wait=0.1")
     assert same.status == 200
     assert same.json["revision"] == job["revision"]
     assert same.json["state"] == "done"
 
 
-async def test_cancel_and_retry(bridge_factory: BridgeFactory, tmp_path: Path,
-                                monkeypatch: Any) -> None:  # fmt: skip
+async def test_cancel_and_retry(
+    bridge_factory: BridgeFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("IMAGEN_EMULATOR_FAULT_PROCESSING_S", "30")
     async with bridge_factory() as bridge:
         paths = make_photos(tmp_path, NAMES)
@@ -175,14 +178,15 @@ async def test_cancel_and_retry(bridge_factory: BridgeFactory, tmp_path: Path,
         await bridge.call("POST", f"/v1/jobs/{job['id']}/cancel")
 
 
-async def test_applied_before_ready_is_409(bridge_factory: BridgeFactory, tmp_path: Path,
-                                           monkeypatch: Any) -> None:  # fmt: skip
+async def test_applied_before_ready_is_409(
+    bridge_factory: BridgeFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("IMAGEN_EMULATOR_FAULT_PROCESSING_S", "30")
     async with bridge_factory() as bridge:
         paths = make_photos(tmp_path, NAMES[:1])
         job = (await bridge.call("POST", "/v1/jobs", json_body=_request(paths))).json
-        answer = await bridge.call("POST", f"/v1/jobs/{job['id']}/applied",
-                                   json_body={"photos": [{"index": 0, "applied": True}]})  # fmt: skip
+        report = {"photos": [{"index": 0, "applied": True}]}
+        answer = await bridge.call("POST", f"/v1/jobs/{job['id']}/applied", json_body=report)
         assert answer.status == 409
         await bridge.call("POST", f"/v1/jobs/{job['id']}/cancel")
 
@@ -214,8 +218,9 @@ async def test_health_and_profiles(bridge: Live) -> None:
     assert refreshed.json["profiles"] == profiles
 
 
-async def test_long_polls_answer_when_the_server_stops(bridge_factory: BridgeFactory,
-                                                       tmp_path: Path, monkeypatch: Any) -> None:  # fmt: skip
+async def test_long_polls_answer_when_the_server_stops(
+    bridge_factory: BridgeFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("IMAGEN_EMULATOR_FAULT_PROCESSING_S", "30")
     async with bridge_factory() as bridge:
         paths = make_photos(tmp_path, NAMES[:1])
