@@ -17,11 +17,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from bridge.commands.console import ExitCode, UsageError, consoles
-from bridge.commands.edit import EditArgs, edit_flow
+from bridge.commands.edit import EditArgs, EditOutcome, edit_flow
 from bridge.commands.exits import run_command
 from bridge.emulator.app import EmulatorConfig
 from bridge.emulator.faults import FaultConfig
-from bridge.jobs.events import RunResult
 from bridge.settings import load_settings
 from bridge.xmp.develop import develop_settings
 from bridge.xmp.errors import XmpError
@@ -84,12 +83,12 @@ def sample_settings(sidecar: Path) -> dict[str, Any]:
     return {key: settings[key] for key in SHOWN_SETTINGS if key in settings}
 
 
-def show_outcome(result: RunResult, shoot: Path, out: Console) -> None:
+def show_outcome(outcome: EditOutcome, shoot: Path, out: Console) -> None:
     out.print(f"Sample shoot (synthetic stand-ins): {escape(str(shoot))}", highlight=False)
-    first = next((r for r in result.photos if r.outputs), None)
+    first = next((p for p in outcome.photos if p.outputs), None)
     if first is None:
         return
-    sidecar = first.outputs[0]
+    sidecar = Path(first.outputs[0])
     values = sample_settings(sidecar)
     if values:
         table = Table("setting", "value", title=f"Some develop settings in {sidecar.name}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,37 +18,33 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
 from bridge.commands.console import ExitCode, UsageError, command_logger, consoles
 from bridge.commands.exits import run_command
 from bridge.commands.progress_view import ProgressView
-from bridge.commands.session import imagen_client
+from bridge.commands.session import notice_on
 from bridge.emulator.app import EmulatorConfig
-from bridge.imagen import EditOptions, I2IEditOptions, ImagenClient, PhotographyType, Profile
-from bridge.jobs.events import PhotoStatus, RunResult
-from bridge.jobs.plan import Expectation, ImageKind, Plan, plan_edit, refuse_other_kinds
-from bridge.jobs.runner import EditRequest, run_edit
-from bridge.jobs.sidecars import merge_sidecars
+from bridge.imagen import ImagenValidationError, PhotographyType, Profile
+from bridge.jobs.engine import JobEngine
+from bridge.jobs.models import (
+    SMART_TOOLS,
+    JobRequest,
+    JobView,
+    PhotoRequest,
+    PhotoState,
+    PhotoView,
+    Tools,
+)
+from bridge.jobs.options import SMART_EXPECTATION, expectation_for, tool_options
+from bridge.jobs.plan import Plan, plan_edit, refuse_other_kinds
 from bridge.settings import Settings, load_settings
-from bridge.xmp.batch import ItemStatus, MergeReport
-from bridge.xmp.errors import XmpError
 
 DEFAULT_OUT_PARENT = "imagen-output"
-CLASSIC_TOOLS = (
-    "crop",
-    "portrait_crop",
-    "headshot_crop",
-    "straighten",
-    "perspective_correction",
-    "subject_mask",
-    "smooth_skin",
-    "hdr_merge",
-    "window_pull",
-    "sky_replacement",
-)
-SMART_TOOLS = ("hdr_merge", "sky_replacement", "perspective_correction")
+TOOL_SWITCHES = tuple(name for name, info in Tools.model_fields.items() if info.annotation is bool)
+"""The on/off AI tools, as the job request names them (``--crop``, ``--subject-mask``...)."""
 
 
 @dataclass(frozen=True)
@@ -69,72 +65,107 @@ class EditArgs:
     merge: bool = True
     concurrency: int = 8
     md5: bool = False
-    processing_timeout_s: float = 12 * 3600.0
 
 
 def flag(tool: str) -> str:
     return "--" + tool.replace("_", "-")
 
 
-def build_options(args: EditArgs) -> tuple[EditOptions, I2IEditOptions | None]:
-    """The Imagen options the flags ask for; contradictions are usage errors."""
-    unknown = args.tools - set(CLASSIC_TOOLS)
+_FLAG_NAMES = {
+    "profile_key": "--profile",
+    "photography_type": "--type",
+    "crop_aspect_ratio": "--crop-aspect-ratio",
+    "sky_template": "--sky-template",
+    "sky_replacement_template_id": "--sky-template",
+    "smart": "--smart",
+    "export": "--export",
+    **{tool: flag(tool) for tool in TOOL_SWITCHES},
+}
+
+
+def _in_flags(message: str) -> str:
+    """A request-level message in the words of the command line (``--straighten``)."""
+    for name in sorted(_FLAG_NAMES, key=len, reverse=True):
+        message = re.sub(rf"(?<![\w-]){name}(?![\w-])", _FLAG_NAMES[name], message)
+    return message
+
+
+def tools_of(args: EditArgs) -> Tools:
+    """The tools the flags ask for; contradictions are usage errors in flag words."""
+    unknown = args.tools - set(TOOL_SWITCHES)
     if unknown:
         raise UsageError(f"Unknown tools: {', '.join(sorted(unknown))}")
-    if args.sky_template is not None and "sky_replacement" not in args.tools:
-        raise UsageError("--sky-template needs --sky-replacement")
+    try:
+        tools = Tools(
+            **dict.fromkeys(args.tools, True),
+            crop_aspect_ratio=args.crop_aspect_ratio,
+            sky_template=args.sky_template,
+        )
+    except ValidationError as exc:
+        raise UsageError(_in_flags(_first_problem(exc))) from None
     if args.smart:
-        refused = sorted(flag(t) for t in args.tools - set(SMART_TOOLS))
-        if args.profile or args.photography_type or args.export or args.crop_aspect_ratio:
-            refused += [
-                name
-                for name, given in (
-                    ("--profile", args.profile),
-                    ("--type", args.photography_type),
-                    ("--export", args.export),
-                    ("--crop-aspect-ratio", args.crop_aspect_ratio),
-                )
-                if given
-            ]
+        refused = [flag(t) for t in tools.enabled() if t not in SMART_TOOLS]
+        refused += [
+            name
+            for name, given in (
+                ("--profile", args.profile),
+                ("--type", args.photography_type),
+                ("--export", args.export),
+                ("--crop-aspect-ratio", args.crop_aspect_ratio),
+            )
+            if given
+        ]
         if refused:
             allowed = ", ".join(flag(t) for t in SMART_TOOLS)
             raise UsageError(
                 f"{', '.join(refused)} cannot be used with --smart: Smart Editing takes no "
                 f"profile and returns JPEGs directly; its tools are {allowed}."
             )
-        on = dict.fromkeys(args.tools, True)
-        i2i = I2IEditOptions.parse({**on, "sky_replacement_template_id": args.sky_template})
-        return EditOptions(), i2i
-    if not args.profile:
+    elif not args.profile:
         raise UsageError(
             "--profile is required (a key or exact name; `imagen-bridge profiles` lists them), "
             "or use --smart for Smart Editing"
         )
-    options = EditOptions.parse(
-        {
-            **dict.fromkeys(args.tools, True),
-            "crop_aspect_ratio": args.crop_aspect_ratio,
-            "sky_replacement_template_id": args.sky_template,
-        }
-    )
-    return options, None
+    try:
+        tool_options(tools, smart=args.smart)
+    except ImagenValidationError as exc:
+        raise UsageError(_in_flags(str(exc))) from None
+    return tools
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
+
+
+_IGNORABLE = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", ".localized"})
+"""Files a desktop leaves in any folder it shows; an output folder holding only these is empty."""
 
 
 def choose_out_dir(out: Path | None, *, now: datetime | None = None) -> Path:
-    """``out`` if it is new or empty; by default a fresh ``./imagen-output/<date_time>``."""
+    """``out`` if it is new or empty; by default a fresh ``./imagen-output/<date_time>``.
+
+    The default folder is created here, exclusively, so two runs started in the same
+    second never pick the same one.
+    """
     if out is None:
         stamp = (now or datetime.now()).strftime("%Y-%m-%d_%H%M%S")
-        base = Path.cwd() / DEFAULT_OUT_PARENT / stamp
-        candidate, n = base, 1
-        while candidate.exists():
-            n += 1
-            candidate = base.with_name(f"{stamp}-{n}")
-        return candidate
+        parent = Path.cwd() / DEFAULT_OUT_PARENT
+        parent.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            candidate = parent / (stamp if n == 1 else f"{stamp}-{n}")
+            try:
+                candidate.mkdir()
+            except FileExistsError:
+                continue
+            return candidate
+        raise UsageError(f"Cannot find a free output folder name in {parent}")
     out = out.expanduser().absolute()
     if out.exists():
         if not out.is_dir():
             raise UsageError(f"--out {out} is a file, not a folder")
-        if any(out.iterdir()):
+        if any(entry.name not in _IGNORABLE for entry in out.iterdir()):
             raise UsageError(
                 f"--out {out} already holds files; choose a new or empty folder "
                 "(nothing is ever overwritten)"
@@ -143,7 +174,8 @@ def choose_out_dir(out: Path | None, *, now: datetime | None = None) -> Path:
 
 
 def resolve_profile(profiles: Sequence[Profile], wanted: str, plan: Plan) -> Profile:
-    """A profile by key, or by exact name (ignoring case) when that is unambiguous."""
+    """A profile by key, or by exact name (ignoring case); the photos' kind picks between
+    a RAW and a JPG profile of the same name."""
     text = wanted.strip()
     if text.isdigit():
         for profile in profiles:
@@ -152,8 +184,9 @@ def resolve_profile(profiles: Sequence[Profile], wanted: str, plan: Plan) -> Pro
         raise UsageError(f"No profile with key {text}. `imagen-bridge profiles` lists yours.")
     named = [p for p in profiles if (p.profile_name or "").casefold() == text.casefold()]
     kinds = {photo.kind.value for photo in plan.photos}
-    if len(named) > 1 and len(kinds) == 1:  # e.g. one RAW and one JPG profile of that name
-        named = [p for p in named if (p.image_type or "").upper() in kinds] or named
+    if len(named) > 1:
+        fitting = [p for p in named if (p.image_type or "").upper() in kinds]
+        named = fitting if len(fitting) == 1 else named
     if len(named) == 1:
         return named[0]
     if not named:
@@ -162,17 +195,21 @@ def resolve_profile(profiles: Sequence[Profile], wanted: str, plan: Plan) -> Pro
     raise UsageError(f"Several profiles are named {wanted!r}: {keys}; pass the key instead.")
 
 
-def expectation_for(profile: Profile) -> Expectation | None:
-    image_type = (profile.image_type or "").upper()
-    kind = {"RAW": ImageKind.RAW, "JPG": ImageKind.JPEG, "JPEG": ImageKind.JPEG}.get(image_type)
-    if kind is None:
-        return None
-    word = "RAW" if kind is ImageKind.RAW else "JPEG"
-    name = f"'{profile.profile_name}' " if profile.profile_name else ""
-    return Expectation(kind, f"profile {name}({profile.profile_key}) edits {word} files")
+@dataclass(frozen=True)
+class EditOutcome:
+    """A finished (or interrupted) edit job: the job and each of its photos."""
 
+    job: JobView
+    photos: tuple[PhotoView, ...]
 
-SMART_EXPECTATION = Expectation(ImageKind.JPEG, "Smart Editing (--smart) edits JPEG files only")
+    @property
+    def ok(self) -> bool:
+        """Every photo edited and every sidecar merged (nothing refused or failed)."""
+        return all(
+            p.state in (PhotoState.READY, PhotoState.APPLIED)
+            and (p.sidecar is None or p.sidecar.status not in ("refused", "failed"))
+            for p in self.photos
+        )
 
 
 async def edit_flow(
@@ -183,132 +220,166 @@ async def edit_flow(
     err: Console,
     demo: bool = False,
     emulator: EmulatorConfig | None = None,
-) -> tuple[ExitCode, RunResult]:
-    """Everything ``edit`` does after parsing; ``demo`` forces the emulator."""
-    options, i2i = build_options(args)
-    hdr = "hdr_merge" in args.tools
-    # Every local problem is found before the first network call.
+) -> tuple[ExitCode, EditOutcome]:
+    """Everything ``edit`` does after parsing; ``demo`` forces the emulator.
+
+    Every local problem is found before the first network call; then the edit
+    runs as a durable job, resumable with ``imagen-bridge jobs resume`` if it is
+    interrupted.
+    """
+    tools = tools_of(args)
+    try:
+        photography_type = (
+            PhotographyType.parse(args.photography_type).value if args.photography_type else None
+        )
+    except ImagenValidationError as exc:
+        raise UsageError(f"--type: {exc}") from None
     expect = SMART_EXPECTATION if args.smart else None
-    plan = plan_edit(args.paths, expect=expect, recursive=args.recursive, keep_folders_together=hdr)
-    out_dir = choose_out_dir(args.out)
-    photography_type = (
-        PhotographyType.parse(args.photography_type) if args.photography_type else None
+    plan = plan_edit(
+        args.paths, expect=expect, recursive=args.recursive, keep_folders_together=tools.hdr_merge
     )
+    for skipped in plan.skipped:
+        err.print(f"skipped {escape(str(skipped.path))}: {escape(skipped.reason)}")
+    out_dir = choose_out_dir(args.out)
     logger = command_logger(err)
-    async with imagen_client(
-        settings, err=err, logger=logger, emulator=emulator, demo=demo
-    ) as client:
+    async with JobEngine.open(
+        settings,
+        resume=False,
+        notice=notice_on(err),
+        logger=logger,
+        demo=demo,
+        emulator=emulator,
+        transfers=args.concurrency,
+    ) as engine:
         profile_key = None
         if not args.smart:
             assert args.profile is not None
-            profile = resolve_profile(await client.profiles(), args.profile, plan)
+            profile = resolve_profile(await engine.profiles(), args.profile, plan)
             profile_key = profile.profile_key
-            expect = expectation_for(profile)
-            if expect is not None:
-                refuse_other_kinds(plan, expect)
-        for skipped in plan.skipped:
-            err.print(f"skipped {escape(str(skipped.path))}: {escape(skipped.reason)}")
-        request = EditRequest(
-            plan=plan,
-            out_dir=out_dir,
-            profile_key=profile_key,
-            photography_type=photography_type,
-            options=options,
-            i2i=i2i,
-            export=args.export,
-            send_md5=args.md5,
-            edit_timeout_s=args.processing_timeout_s,
-        )
-        result = await _run(client, request, err, args.concurrency, logger)
-    merged: MergeReport | None = None
-    if args.merge:
+            kind = expectation_for(profile)
+            if kind is not None:
+                refuse_other_kinds(plan, kind)
         try:
-            merged = await asyncio.to_thread(merge_sidecars, result, settings.data_dir)
-        except XmpError as exc:
-            err.print(f"[red]Sidecars were not merged:[/red] {escape(str(exc))}")
-            merged = MergeReport(None, False, ())
-            print_summary(result, merged, out=out, as_json=args.json)
-            return ExitCode.FAILED, result
-    print_summary(result, merged, out=out, as_json=args.json)
-    ok = result.ok and (merged is None or merged.ok)
-    return (ExitCode.OK if ok else ExitCode.FAILED), result
+            request = JobRequest(
+                photos=[PhotoRequest(path=str(photo.path)) for photo in plan.photos],
+                profile_key=profile_key,
+                photography_type=photography_type,
+                tools=tools,
+                smart=args.smart,
+                export=args.export,
+                merge=args.merge,
+                md5=args.md5,
+                out_dir=str(out_dir),
+            )
+        except ValidationError as exc:
+            raise UsageError(_in_flags(_first_problem(exc))) from None
+        job, _ = await engine.create(request, start=False)
+        try:
+            with ProgressView(err, plan) as view:
+                engine.watch(job.id, view)
+                engine.start(job.id)
+                job = await engine.join(job.id)
+        except asyncio.CancelledError:
+            await engine.stop()
+            print_summary(await _outcome(engine, job.id), out=out, as_json=args.json)
+            err.print(
+                f"Interrupted. What is done is kept: `imagen-bridge jobs resume {job.id}` "
+                "goes on from where this run stopped.",
+                highlight=False,
+            )
+            raise
+        outcome = await _outcome(engine, job.id)
+    print_summary(outcome, out=out, as_json=args.json)
+    return (ExitCode.OK if outcome.ok else ExitCode.FAILED), outcome
 
 
-async def _run(
-    client: ImagenClient,
-    request: EditRequest,
-    err: Console,
-    concurrency: int,
-    logger: logging.Logger,
-) -> RunResult:
-    with ProgressView(err, request.plan) as view:
-        return await run_edit(
-            client, request, on_event=view, concurrency=concurrency, logger=logger
-        )
+async def _outcome(engine: JobEngine, job_id: str) -> EditOutcome:
+    photos = await engine.photos(job_id, settings=False)
+    return EditOutcome(await engine.get(job_id), tuple(photos.photos))
 
 
-def summary_json(result: RunResult, merged: MergeReport | None) -> dict[str, object]:
-    """The run's JSON, each photo with what happened to its sidecar (None: not merged)."""
-    data = result.to_json()
-    by_source = {item.source: item for item in (merged.items if merged else ())}
-    for photo, entry in zip(result.photos, data["photos"], strict=True):
-        item = next((by_source[o] for o in photo.outputs if o in by_source), None)
-        entry["sidecar"] = (
-            None
-            if item is None
-            else {
-                "status": item.status.value,
-                "path": str(item.sidecar) if item.sidecar else None,
-                "reason": item.reason,
+_STATUS_WORDS = {PhotoState.READY: "edited", PhotoState.APPLIED: "edited"}
+
+
+def summary_json(outcome: EditOutcome) -> dict[str, object]:
+    """The run as ``--json`` prints it: every photo, its outputs and its sidecar."""
+    job = outcome.job
+    return {
+        "ok": outcome.ok,
+        "job_id": job.id,
+        "out_dir": job.out_dir,
+        "projects": len({p.project for p in outcome.photos if p.project is not None}),
+        "edited": job.counts.ready + job.counts.applied,
+        "failed": job.counts.failed,
+        "cancelled": job.counts.canceled + sum(
+            getattr(job.counts, s) for s in ("queued", "uploading", "editing", "downloading")
+        ),
+        "photos": [
+            {
+                "path": p.path,
+                "project": p.project,
+                "status": _STATUS_WORDS.get(p.state, "failed" if p.state is PhotoState.FAILED
+                                            else "cancelled"),
+                "outputs": p.outputs,
+                "exports": p.exports,
+                "hdr_output": p.hdr_output,
+                "error": p.reason,
+                "sidecar": p.sidecar.model_dump() if p.sidecar else None,
             }
-        )
-    if merged is not None:
-        data["merge_id"] = merged.merge_id
-    return data
+            for p in outcome.photos
+        ],
+        "unmatched_outputs": job.unmatched_outputs,
+        "merge_id": job.merge_id,
+    }  # fmt: skip
 
 
-def print_summary(
-    result: RunResult, merged: MergeReport | None, *, out: Console, as_json: bool
-) -> None:
+def print_summary(outcome: EditOutcome, *, out: Console, as_json: bool) -> None:
     if as_json:
-        text = json.dumps(summary_json(result, merged), ensure_ascii=False, indent=2)
+        text = json.dumps(summary_json(outcome), ensure_ascii=False, indent=2)
         # A folder name that is not UTF-8 holds lone surrogates; made visible, each is exactly
         # the JSON escape "\udcXX", so the output stays valid JSON and maps back to the bytes.
         out.file.write(text.encode("utf-8", "backslashreplace").decode("utf-8") + "\n")
         return
-    edited = result.count(PhotoStatus.EDITED)
-    total = len(result.photos)
-    style = "green" if result.ok else "red"
+    job = outcome.job
+    edited = job.counts.ready + job.counts.applied
+    total = len(outcome.photos)
+    style = "green" if outcome.ok else "red"
     out.print(f"[{style}]Edited {edited} of {total} photos.[/{style}]", highlight=False)
     if edited:
-        out.print(f"Outputs: {escape(str(result.out_dir))}", highlight=False)
-    for photo in result.photos:
-        if photo.status is not PhotoStatus.EDITED:
+        out.print(f"Outputs: {escape(job.out_dir)}", highlight=False)
+    for photo in outcome.photos:
+        if photo.state not in (PhotoState.READY, PhotoState.APPLIED):
+            word = _STATUS_WORDS.get(photo.state, photo.state.value)
             out.print(
-                f"  {photo.status.value}: {escape(str(photo.photo.path))}: "
-                f"{escape(photo.error or '')}",
-                highlight=False,
+                f"  {word}: {escape(photo.path)}: {escape(photo.reason or '')}", highlight=False
             )
-    for extra in result.extras:
-        out.print(f"  kept an output that matches no photo: {escape(str(extra))}")
-    if merged is not None and merged.items:
-        _print_merge(merged, out)
+        elif photo.hdr_output:
+            out.print(f"  HDR merge: {escape(photo.path)} -> {escape(photo.hdr_output)}")
+    for extra in job.unmatched_outputs:
+        out.print(f"  kept an output that matches no photo: {escape(extra)}")
+    _print_merge(outcome, out)
 
 
-def _print_merge(merged: MergeReport, out: Console) -> None:
-    counts = ", ".join(
-        f"{merged.count(status)} {status.value}" for status in ItemStatus if merged.count(status)
-    )
-    out.print(f"Sidecars next to your photos: {counts}.", highlight=False)
-    for item in merged.items:
-        if item.status in (ItemStatus.REFUSED, ItemStatus.FAILED):
+def _print_merge(outcome: EditOutcome, out: Console) -> None:
+    merged = [p for p in outcome.photos if p.sidecar is not None]
+    if not merged:
+        return
+    counts: dict[str, int] = {}
+    for photo in merged:
+        assert photo.sidecar is not None
+        counts[photo.sidecar.status] = counts.get(photo.sidecar.status, 0) + 1
+    words = ", ".join(f"{n} {status}" for status, n in counts.items())
+    out.print(f"Sidecars next to your photos: {words}.", highlight=False)
+    for photo in merged:
+        assert photo.sidecar is not None
+        if photo.sidecar.status in ("refused", "failed"):
             out.print(
-                f"  {item.status.value}: {escape(str(item.photo or item.source))}: "
-                f"{escape(item.reason or '')}",
+                f"  {photo.sidecar.status}: {escape(photo.path)}: "
+                f"{escape(photo.sidecar.reason or '')}",
                 highlight=False,
             )
-    if merged.merge_id:
-        out.print(f"Undo with: imagen-bridge undo {merged.merge_id}", highlight=False)
+    if outcome.job.merge_id:
+        out.print(f"Undo with: imagen-bridge undo {outcome.job.merge_id}", highlight=False)
 
 
 def edit_command(
@@ -397,18 +468,7 @@ def edit_command(
     ] = False,
 ) -> None:
     """Edit photos on Imagen and download the results into an output folder."""
-    switches = {
-        "crop": crop,
-        "portrait_crop": portrait_crop,
-        "headshot_crop": headshot_crop,
-        "straighten": straighten,
-        "perspective_correction": perspective_correction,
-        "subject_mask": subject_mask,
-        "smooth_skin": smooth_skin,
-        "hdr_merge": hdr_merge,
-        "window_pull": window_pull,
-        "sky_replacement": sky_replacement,
-    }
+    switches = {name: value for name, value in locals().items() if name in TOOL_SWITCHES}
     args = EditArgs(
         paths=paths,
         profile=profile,

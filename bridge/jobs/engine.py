@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bridge.emulator.app import EmulatorConfig
 from bridge.imagen import (
     ImagenAuthError,
     ImagenClient,
@@ -70,12 +71,13 @@ from bridge.jobs.plan import (
 from bridge.jobs.plan import partition as partition_photos
 from bridge.jobs.results import develop_settings_of, merge_photos
 from bridge.jobs.runner import EditRequest, ProjectState, run_edit
-from bridge.jobs.store import Store, dumps
+from bridge.jobs.store import Store, dumps, from_db, to_db
 from bridge.settings import Settings
 from bridge.transfer import Transfer
 from bridge.xmp.journal import new_merge_id
 
 LEASE_S = 30.0
+HOUSEKEEPING_S = 2.0
 PROFILE_CACHE_S = 600.0
 PROGRESS_EVERY_S = 0.5
 MIN_FREE_BYTES = 64 * 2**20
@@ -109,6 +111,19 @@ def _pid_alive(owner: str | None) -> bool:
     return True
 
 
+def _revise(db: sqlite3.Connection, job_id: str) -> int:
+    """The job's next revision, taken inside the transaction that makes the change.
+
+    Taken in SQL, not in memory, so two processes writing one job (a cancel asked for
+    from the command line) never reuse or lower a revision.
+    """
+    row = db.execute(
+        "UPDATE jobs SET revision = revision + 1, updated_at = ? WHERE id = ? RETURNING revision",
+        (_now(), job_id),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def _kind_word(photo: Photo) -> str:
     if photo.kind is ImageKind.JPEG:
         return "JPEG"
@@ -119,7 +134,6 @@ def _kind_word(photo: Photo) -> str:
 class _Live:
     """What the engine keeps in memory for a job it drives or watches."""
 
-    revision: int
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     canceled: bool = False
@@ -154,6 +168,7 @@ class JobEngine:
         self._profiles: tuple[float, list[Profile]] | None = None
         self._stopping = False
         self._renewer: asyncio.Task[None] | None = None
+        self.adopt = False
         self._sinks: dict[str, Callable[[RunEvent], None]] = {}
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -164,32 +179,41 @@ class JobEngine:
         settings: Settings,
         *,
         resume: bool = True,
+        adopt: bool = False,
         notice: Callable[[str], None] | None = None,
         logger: logging.Logger | None = None,
         demo: bool = False,
+        emulator: EmulatorConfig | None = None,
         max_jobs: int = 2,
         transfers: int = 8,
     ) -> AsyncIterator[JobEngine]:
-        """Open the store and the backend; with ``resume``, pick up every orphaned job."""
+        """Open the store and the backend.
+
+        ``resume`` picks up every orphaned job now; ``adopt`` (the server) keeps doing
+        so, for jobs queued by other processes or left by one that died.
+        """
         log = logger or logging.getLogger("bridge.jobs")
         async with (
             Store.open(settings.data_dir) as store,
-            open_backend(settings, notice=notice, logger=log, demo=demo) as backend,
+            open_backend(
+                settings, notice=notice, logger=log, demo=demo, emulator=emulator
+            ) as backend,
             Transfer(concurrency=transfers, logger=log) as transfer,
         ):
             engine = cls(
                 settings, store, backend.client, transfer, backend.name,
                 logger=log, max_jobs=max_jobs,
             )  # fmt: skip
-            engine._renewer = asyncio.create_task(engine._renew_leases(), name="job-leases")
+            engine.adopt = adopt
+            engine._renewer = asyncio.create_task(engine._housekeeping(), name="job-leases")
             try:
                 if resume:
                     await engine.resume_orphans()
                 yield engine
             finally:
-                await engine._stop()
+                await engine.stop()
 
-    async def _stop(self) -> None:
+    async def stop(self) -> None:
         """Stop driving jobs; in-flight steps are recorded, leases released for the next run."""
         self._stopping = True
         if self._renewer is not None:
@@ -206,17 +230,34 @@ class JobEngine:
             )
         )
 
-    async def _renew_leases(self) -> None:
-        def renew(db: sqlite3.Connection) -> None:
+    async def _housekeeping(self) -> None:
+        """Renew leases, honour cancels asked for by other processes, adopt orphaned jobs."""
+        owner = self.owner
+
+        def renew(db: sqlite3.Connection) -> list[str]:
             db.execute(
                 "UPDATE jobs SET lease_until = ? WHERE lease_owner = ?",
-                (time.time() + LEASE_S, self.owner),
+                (time.time() + LEASE_S, owner),
             )
+            return [
+                row[0]
+                for row in db.execute(
+                    "SELECT id FROM jobs WHERE lease_owner = ? AND cancel_requested = 1", (owner,)
+                )
+            ]
 
         while True:
-            await asyncio.sleep(LEASE_S / 3)
-            with contextlib.suppress(Exception):
-                await self.store.write(renew)
+            await asyncio.sleep(HOUSEKEEPING_S)
+            try:
+                for job_id in await self.store.write(renew):
+                    live = self._live.get(job_id)
+                    if live is not None and live.task is not None and not live.task.done():
+                        live.canceled = True
+                        live.task.cancel()
+                if self.adopt:
+                    await self.resume_orphans()
+            except Exception as exc:  # keep going: the next round may succeed
+                self.log.warning("job housekeeping failed: %s", exc)
 
     async def resume_orphans(self) -> list[str]:
         """Start every queued or running job whose owner is gone; returns their ids."""
@@ -231,7 +272,7 @@ class JobEngine:
             held = row["lease_owner"] and _pid_alive(row["lease_owner"])
             if held and (row["lease_until"] or 0) > time.time():
                 continue
-            self._start(row["id"])
+            self.start(row["id"])
             started.append(row["id"])
         return started
 
@@ -272,8 +313,8 @@ class JobEngine:
                 " out_dir, label, run_name, revision, created_at, updated_at)"
                 " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, 1, ?, ?)",
                 (
-                    job_id, seq, request.model_dump_json(), digest, idempotency_key,
-                    str(out_dir), request.label, run_name, now, now,
+                    job_id, seq, dumps(request.model_dump(mode="json")), digest, idempotency_key,
+                    to_db(str(out_dir)), request.label, run_name, now, now,
                 ),
             )  # fmt: skip
             db.executemany(
@@ -281,11 +322,11 @@ class JobEngine:
                 " revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
                 [
                     (
-                        job_id, index, photo.id, photo.path,
+                        job_id, index, photo.id, to_db(photo.path),
                         _kind_word(found) if isinstance(found, Photo) else None,
                         found.size if isinstance(found, Photo) else 0,
                         "queued" if isinstance(found, Photo) else "failed",
-                        None if isinstance(found, Photo) else found,
+                        None if isinstance(found, Photo) else to_db(found),
                     )
                     for index, (photo, found) in enumerate(
                         zip(request.photos, checked, strict=True)
@@ -301,9 +342,9 @@ class JobEngine:
             existing = await self._by_key(idempotency_key, digest)
             assert existing is not None
             return existing, False
-        self._live[job_id] = _Live(revision=1)
+        self._live[job_id] = _Live()
         if start:
-            self._start(job_id)
+            self.start(job_id)
         return await self.get(job_id), True
 
     async def _by_key(self, key: str, digest: str) -> JobView | None:
@@ -387,7 +428,7 @@ class JobEngine:
         return JobView(
             id=row["id"],
             state=JobState(row["state"]),
-            revision=max(row["revision"], live.revision if live else 0),
+            revision=row["revision"],
             label=row["label"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
@@ -398,8 +439,15 @@ class JobEngine:
             bytes_done=min(bytes_done, bytes_total),
             bytes_total=bytes_total,
             error=error,
-            out_dir=row["out_dir"],
+            out_dir=from_db(row["out_dir"]) or "",
             merge_id=row["merge_id"],
+            unmatched_outputs=[
+                path
+                for (extras,) in db.execute(
+                    "SELECT extras FROM projects WHERE job_id = ? ORDER BY idx", (job_id,)
+                )
+                for path in json.loads(extras)
+            ],
             request={k: v for k, v in request.items() if k not in ("photos", "out_dir", "label")},
         )
 
@@ -449,7 +497,7 @@ class JobEngine:
         """The job as soon as its revision passes ``since``, or after ``seconds``."""
         deadline = time.monotonic() + seconds
         while True:
-            live = self._live.setdefault(job_id, _Live(revision=0))
+            live = self._live.setdefault(job_id, _Live())
             event = live.changed
             view = await self.get(job_id)
             left = deadline - time.monotonic()
@@ -472,10 +520,10 @@ class JobEngine:
         return PhotoView(
             index=row["idx"],
             id=row["caller_id"],
-            path=row["path"],
+            path=from_db(row["path"]),
             kind=row["kind"],
             state=state,
-            reason=row["reason"],
+            reason=from_db(row["reason"]),
             revision=row["revision"],
             bytes_done=min(done, row["size"]),
             bytes_total=row["size"],
@@ -483,7 +531,8 @@ class JobEngine:
             exports=json.loads(row["exports"]),
             sidecar=sidecar,
             develop_settings=develop,
-            hdr_output=row["hdr_output"],
+            hdr_output=from_db(row["hdr_output"]),
+            project=row["project"],
             applied_at=row["applied_at"],
             apply_error=row["apply_error"],
         )
@@ -499,7 +548,7 @@ class JobEngine:
             job = db.execute("SELECT request FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if job is None:
                 raise JobNotFound(f"No job {job_id!r}")
-            request = JobRequest.model_validate_json(job[0])
+            request = JobRequest.model_validate(json.loads(job[0]))
             sql = f"SELECT job_id, {_PHOTO_COLUMNS} FROM photos WHERE job_id = ?"
             params: list[Any] = [job_id]
             if states:
@@ -536,17 +585,25 @@ class JobEngine:
 
     # ---- acting on jobs -------------------------------------------------------------------
     async def cancel(self, job_id: str) -> JobView:
+        """Cancel the job: here if this engine drives it, else by asking its owner."""
         view = await self.get(job_id)
         if view.state.ended:
             return view
-        live = self._live.setdefault(job_id, _Live(revision=view.revision))
-        live.canceled = True
+        live = self._live.setdefault(job_id, _Live())
         if live.task is not None and not live.task.done():
+            live.canceled = True
             live.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await live.task
-        else:
-            await self._end_canceled(job_id)
+            await asyncio.wait({live.task})
+            return await self.get(job_id)
+        owner = await self.store.read(
+            lambda db: db.execute(
+                "SELECT lease_owner, lease_until FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+        )
+        if owner[0] and owner[0] != self.owner and _pid_alive(owner[0]):
+            await self._job_update(job_id, "cancel_requested = 1")
+            return await self.wait(job_id, view.revision + 1, 2 * HOUSEKEEPING_S + 1)
+        await self._end_canceled(job_id)
         return await self.get(job_id)
 
     async def retry(self, job_id: str, indexes: Sequence[int] | None = None) -> JobView:
@@ -568,7 +625,7 @@ class JobEngine:
                 for r in rows
                 if r[1] in ("failed", "canceled") and r[2] and (wanted is None or r[0] in wanted)
             ]
-            revision = self._bump(job_id)
+            revision = _revise(db, job_id)
             db.executemany(
                 "UPDATE photos SET state = 'queued', reason = NULL, project = NULL, uploaded = 0,"
                 " bytes_done = 0, outputs = '[]', exports = '[]', revision = ?"
@@ -578,8 +635,8 @@ class JobEngine:
             if again:
                 db.execute(
                     "UPDATE jobs SET state = 'queued', error_code = NULL, error_message = NULL,"
-                    " finished_at = NULL, revision = ?, updated_at = ? WHERE id = ?",
-                    (revision, _now(), job_id),
+                    " finished_at = NULL WHERE id = ?",
+                    (job_id,),
                 )
             return len(again)
 
@@ -587,7 +644,7 @@ class JobEngine:
             self._changed(job_id)
             live = self._live[job_id]
             live.canceled = False
-            self._start(job_id)
+            self.start(job_id)
         return await self.get(job_id)
 
     async def applied(self, job_id: str, report: AppliedRequest) -> PhotoList:
@@ -595,7 +652,7 @@ class JobEngine:
         now = _now()
 
         def record(db: sqlite3.Connection) -> None:
-            revision = self._bump(job_id)
+            revision = _revise(db, job_id)
             for item in report.photos:
                 row = db.execute(
                     "SELECT state FROM photos WHERE job_id = ? AND idx = ?", (job_id, item.index)
@@ -618,9 +675,6 @@ class JobEngine:
                         " idx = ?",
                         (item.reason or "not applied", revision, job_id, item.index),
                     )
-            db.execute(
-                "UPDATE jobs SET revision = ?, updated_at = ? WHERE id = ?", (revision, now, job_id)
-            )
 
         await self.store.write(record)
         self._changed(job_id)
@@ -657,23 +711,10 @@ class JobEngine:
         """Wait until the job this engine drives has ended (or stopped)."""
         live = self._live.get(job_id)
         if live is not None and live.task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(live.task)
+            await asyncio.wait({live.task})  # the caller's own cancellation still reaches it
         return await self.get(job_id)
 
     # ---- revisions ------------------------------------------------------------------------
-    def _bump(self, job_id: str) -> int:
-        live = self._live.get(job_id)
-        if live is None:
-            row = self.store.read_now(
-                lambda db: db.execute(
-                    "SELECT revision FROM jobs WHERE id = ?", (job_id,)
-                ).fetchone()
-            )
-            live = self._live.setdefault(job_id, _Live(revision=row[0] if row else 0))
-        live.revision += 1
-        return live.revision
-
     def _changed(self, job_id: str) -> None:
         live = self._live.get(job_id)
         if live is not None:
@@ -693,35 +734,26 @@ class JobEngine:
     def _photo_op(
         self, job_id: str, index: int, sql: str, params: Sequence[Any]
     ) -> Callable[[sqlite3.Connection], None]:
-        revision = self._bump(job_id)
-        now = _now()
-
         def op(db: sqlite3.Connection) -> None:
             db.execute(
                 f"UPDATE photos SET {sql}, revision = ? WHERE job_id = ? AND idx = ?",
-                (*params, revision, job_id, index),
-            )
-            db.execute(
-                "UPDATE jobs SET revision = MAX(revision, ?), updated_at = ? WHERE id = ?",
-                (revision, now, job_id),
+                (*params, _revise(db, job_id), job_id, index),
             )
 
         return op
 
     async def _job_update(self, job_id: str, sql: str, params: Sequence[Any] = ()) -> None:
-        revision = self._bump(job_id)
-        now = _now()
-        await self.store.write(
-            lambda db: db.execute(
-                f"UPDATE jobs SET {sql}, revision = ?, updated_at = ? WHERE id = ?",
-                (*params, revision, now, job_id),
-            )
-        )
+        def op(db: sqlite3.Connection) -> None:
+            db.execute(f"UPDATE jobs SET {sql} WHERE id = ?", (*params, job_id))
+            _revise(db, job_id)
+
+        await self.store.write(op)
         self._changed(job_id)
 
     # ---- driving a job --------------------------------------------------------------------
-    def _start(self, job_id: str) -> None:
-        live = self._live.setdefault(job_id, _Live(revision=0))
+    def start(self, job_id: str) -> None:
+        """Run the job (once: a job already running here is left alone)."""
+        live = self._live.setdefault(job_id, _Live())
         if live.task is not None and not live.task.done():
             return
         live.task = asyncio.create_task(self._drive(job_id), name=f"job {job_id}")
@@ -748,21 +780,21 @@ class JobEngine:
         return claimed
 
     async def _drive(self, job_id: str) -> None:
-        async with self._slots:
-            if self._stopping or not await self._claim(job_id):
-                return
-            try:
+        try:
+            async with self._slots:
+                if self._stopping or not await self._claim(job_id):
+                    return
                 await self._run(job_id)
-            except asyncio.CancelledError:
-                live = self._live.get(job_id)
-                if live is not None and live.canceled:
-                    await asyncio.shield(self._end_canceled(job_id))
-                raise
-            except ImagenAuthError as exc:
-                await self._end(job_id, JobState.FAILED, ("auth", str(exc)))
-            except (ImagenError, OSError, RuntimeError) as exc:
-                self.log.warning("job %s failed: %s", job_id, exc)
-                await self._end(job_id, JobState.FAILED, ("failed", str(exc)))
+        except asyncio.CancelledError:
+            live = self._live.get(job_id)
+            if live is not None and live.canceled:
+                await asyncio.shield(self._end_canceled(job_id))
+            raise
+        except ImagenAuthError as exc:
+            await self._end(job_id, JobState.FAILED, ("auth", str(exc)))
+        except (ImagenError, OSError, RuntimeError, JobRequestError) as exc:
+            self.log.warning("job %s failed: %s", job_id, exc)
+            await self._end(job_id, JobState.FAILED, ("failed", str(exc)))
 
     async def _end(self, job_id: str, state: JobState, error: tuple[str, str] | None) -> None:
         code, message = error or (None, None)
@@ -773,19 +805,19 @@ class JobEngine:
         )
 
     async def _end_canceled(self, job_id: str) -> None:
-        revision = self._bump(job_id)
         now = _now()
 
         def cancel(db: sqlite3.Connection) -> None:
+            revision = _revise(db, job_id)
             db.execute(
                 "UPDATE photos SET state = 'canceled', reason = 'canceled', revision = ?"
                 f" WHERE job_id = ? AND state NOT IN ({','.join('?' * len(_ENDED_PHOTO))})",
                 (revision, job_id, *_ENDED_PHOTO),
             )
             db.execute(
-                "UPDATE jobs SET state = 'canceled', finished_at = ?, revision = ?, updated_at = ?"
+                "UPDATE jobs SET state = 'canceled', finished_at = ?, cancel_requested = 0"
                 " WHERE id = ?",
-                (now, revision, now, job_id),
+                (now, job_id),
             )
 
         await self.store.write(cancel)
@@ -795,8 +827,8 @@ class JobEngine:
         job = await self.store.read(
             lambda db: db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         )
-        request = JobRequest.model_validate_json(job["request"])
-        out_dir = Path(job["out_dir"])
+        request = JobRequest.model_validate(json.loads(job["request"]))
+        out_dir = Path(from_db(job["out_dir"]) or "")
         if job["state"] == "queued":
             await self._job_update(job_id, "state = 'running', started_at = ?", (_now(),))
         states, photos = await self._project_states(job_id, request, out_dir)
@@ -815,6 +847,7 @@ class JobEngine:
             options=options,
             i2i=i2i,
             export=request.export,
+            send_md5=request.md5,
             run_name=job["run_name"],
         )
         checkpoint = _StoreCheckpoint(self, job_id, photos)
@@ -878,7 +911,7 @@ class JobEngine:
         for row in photo_rows:
             if row["kind"] is None:
                 continue  # refused when the job was created
-            path = Path(os.path.abspath(row["path"]))  # noqa: PTH100, ASYNC240 - no I/O; as check_photo spells it
+            path = Path(os.path.abspath(from_db(row["path"]) or ""))  # noqa: PTH100, ASYNC240 - no I/O; as check_photo spells it
             kind = ImageKind.JPEG if row["kind"] == "JPEG" else ImageKind.RAW
             photo = Photo(path=path, size=row["size"], kind=kind)
             index_of[photo.path] = row["idx"]
@@ -954,16 +987,13 @@ class JobEngine:
     def _flush_bytes(self, job_id: str) -> None:
         live = self._live[job_id]
         values = list(live.bytes.items())
-        revision = self._bump(job_id)
 
         def op(db: sqlite3.Connection) -> None:
             db.executemany(
                 "UPDATE photos SET bytes_done = ? WHERE job_id = ? AND idx = ?",
                 [(done, job_id, i) for i, done in values],
             )
-            db.execute(
-                "UPDATE jobs SET revision = MAX(revision, ?) WHERE id = ?", (revision, job_id)
-            )
+            _revise(db, job_id)
 
         self.store.write_soon(op, then=lambda: self._changed(job_id))
 
@@ -984,7 +1014,7 @@ class JobEngine:
                 merge_id = new_merge_id(datetime.now(UTC))
                 await self._job_update(job_id, "merge_id = ?", (merge_id,))
             pairs = [
-                (Path(out), Path(row["path"]), row["idx"])
+                (Path(out), Path(from_db(row["path"]) or ""), row["idx"])
                 for row in rows
                 for out in json.loads(row["outputs"])
                 if out.lower().endswith(".xmp")
@@ -992,19 +1022,20 @@ class JobEngine:
             results = await asyncio.to_thread(
                 merge_photos, pairs, self.settings.data_dir, merge_id, request.naming
             )
-            revision = self._bump(job_id)
-            updates = [
-                (dumps(results[row["idx"]]) if row["idx"] in results else None, revision, job_id,
-                 row["idx"])
-                for row in rows
-            ]  # fmt: skip
-            await self.store.write(
-                lambda db: db.executemany(
+
+            def ready(db: sqlite3.Connection) -> None:
+                revision = _revise(db, job_id)
+                db.executemany(
                     "UPDATE photos SET state = 'ready', sidecar = ?, revision = ?"
                     " WHERE job_id = ? AND idx = ?",
-                    updates,
-                )
-            )
+                    [
+                        (dumps(results.get(row["idx"])) if row["idx"] in results else None,
+                         revision, job_id, row["idx"])
+                        for row in rows
+                    ],
+                )  # fmt: skip
+
+            await self.store.write(ready)
         await self._end(job_id, JobState.DONE, None)
 
 
@@ -1084,7 +1115,7 @@ class _StoreCheckpoint(Checkpoint):
 
     def failed(self, photo: Photo, reason: str) -> None:
         self.engine._photo_update_soon(
-            self.job_id, self.photos[photo.path], "state = 'failed', reason = ?", (reason,)
+            self.job_id, self.photos[photo.path], "state = 'failed', reason = ?", (to_db(reason),)
         )
 
     async def step(self, project: int, step: Step, stage: str, details: str | None = None) -> None:
@@ -1121,16 +1152,16 @@ class _StoreCheckpoint(Checkpoint):
 
         def record(db: sqlite3.Connection) -> None:
             db.execute(
-                "UPDATE projects SET done_files = json_insert(done_files, '$[#]', ?)"
-                + (", extras = json_insert(extras, '$[#]', ?)" if index is None else "")
+                "UPDATE projects SET done_files = json_insert(done_files, '$[#]', json(?))"
+                + (", extras = json_insert(extras, '$[#]', json(?))" if index is None else "")
                 + " WHERE job_id = ? AND idx = ?",
-                (key, *(() if index is not None else (str(path),)), job_id, project),
+                (dumps(key), *(() if index is not None else (dumps(str(path)),)), job_id, project),
             )
             if index is not None:
                 db.execute(
-                    f"UPDATE photos SET {column} = json_insert({column}, '$[#]', ?)"
+                    f"UPDATE photos SET {column} = json_insert({column}, '$[#]', json(?))"
                     " WHERE job_id = ? AND idx = ?",
-                    (str(path), job_id, index),
+                    (dumps(str(path)), job_id, index),
                 )
 
         await self.engine.store.write(record)
@@ -1189,15 +1220,16 @@ class _StoreCheckpoint(Checkpoint):
         before, after = moves[phase]
         job_id = self.job_id
         members = self._members.get(project, [])
-        revision = self.engine._bump(job_id)
-        self.engine.store.write_soon(
-            lambda db: db.executemany(
+
+        def move(db: sqlite3.Connection) -> None:
+            revision = _revise(db, job_id)
+            db.executemany(
                 "UPDATE photos SET state = ?, revision = ? WHERE job_id = ? AND idx = ?"
                 " AND state = ?",
                 [(after, revision, job_id, i, before) for i in members],
-            ),
-            then=lambda: self.engine._changed(job_id),
-        )
+            )
+
+        self.engine.store.write_soon(move, then=lambda: self.engine._changed(job_id))
 
     def photo_finished(self, event: PhotoFinished) -> None:
         result = event.result
@@ -1220,7 +1252,7 @@ class _StoreCheckpoint(Checkpoint):
                 "merging" if merge else "ready",
                 dumps(outputs),
                 dumps([str(p) for p in result.exports]),
-                hdr,
+                to_db(hdr),
             ),
         )
 

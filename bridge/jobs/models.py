@@ -11,10 +11,19 @@ from collections import Counter
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 MAX_PHOTOS = 20_000
 MAX_ID_CHARS = 200
+MAX_PATH_CHARS = 4096
 
 
 class JobState(StrEnum):
@@ -55,21 +64,33 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_path(value: object) -> str:
+    """Absolute (POSIX or Windows). Plain validation: a CLI path naming a folder whose bytes
+    are not UTF-8 arrives with surrogate escapes, which pydantic's own str check rejects."""
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    if not 1 <= len(value) <= MAX_PATH_CHARS:
+        raise ValueError(f"must be 1 to {MAX_PATH_CHARS} characters")
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    windows = len(value) > 2 and value[1] == ":" and value[2] in "\\/" and value[0].isalpha()
+    if not (value.startswith("/") or windows or value.startswith("\\\\")):
+        raise ValueError("must be an absolute path")
+    return value
+
+
+PathText = Annotated[
+    str,
+    PlainValidator(_check_path),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_PATH_CHARS}),
+]
+
+
 class PhotoRequest(_Strict):
     """One photo to edit: its file (absolute; POSIX or Windows) and the caller's own id."""
 
-    path: Annotated[str, Field(min_length=1, max_length=4096)]
+    path: PathText
     id: Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)] | None = None
-
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        if "\x00" in value:
-            raise ValueError("must not contain a NUL character")
-        windows = len(value) > 2 and value[1] == ":" and value[2] in "\\/" and value[0].isalpha()
-        if not (value.startswith("/") or windows or value.startswith("\\\\")):
-            raise ValueError("must be an absolute path")
-        return value
 
 
 class Tools(_Strict):
@@ -113,7 +134,9 @@ class JobRequest(_Strict):
     export: bool = False
     merge: bool = True
     naming: Naming = "adobe"
-    out_dir: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    md5: bool = False
+    """Send each file's MD5 so storage verifies every byte (one extra read of each file)."""
+    out_dir: PathText | None = None
     label: Annotated[str, Field(max_length=200)] | None = None
 
     @model_validator(mode="after")
@@ -188,6 +211,7 @@ class JobView(BaseModel):
     error: JobError | None = None
     out_dir: str
     merge_id: str | None = None
+    unmatched_outputs: list[str] = Field(default_factory=list)
     request: dict[str, Any]
 
 
@@ -211,6 +235,7 @@ class PhotoView(BaseModel):
     sidecar: SidecarResult | None = None
     develop_settings: dict[str, Any] | None = None
     hdr_output: str | None = None
+    project: int | None = None
     applied_at: str | None = None
     apply_error: str | None = None
 

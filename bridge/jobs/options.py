@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from bridge.imagen import EditOptions, I2IEditOptions, Profile
 from bridge.jobs.errors import JobRequestError
-from bridge.jobs.models import JobRequest
+from bridge.jobs.models import JobRequest, Tools
 from bridge.jobs.plan import Expectation, ImageKind
 
 SMART_EXPECTATION = Expectation(ImageKind.JPEG, "Smart Editing edits JPEG files only")
@@ -20,9 +20,12 @@ _KINDS = {"RAW": ImageKind.RAW, "JPG": ImageKind.JPEG, "JPEG": ImageKind.JPEG}
 
 def edit_options(request: JobRequest) -> tuple[EditOptions, I2IEditOptions | None]:
     """Imagen's options for the request; ImagenValidationError names a contradiction."""
-    tools = request.tools
+    return tool_options(request.tools, smart=request.smart)
+
+
+def tool_options(tools: Tools, *, smart: bool) -> tuple[EditOptions, I2IEditOptions | None]:
     on = dict.fromkeys(tools.enabled(), True)
-    if request.smart:
+    if smart:
         i2i = I2IEditOptions.parse({**on, "sky_replacement_template_id": tools.sky_template})
         return EditOptions(), i2i
     options = EditOptions.parse(

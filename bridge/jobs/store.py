@@ -52,7 +52,8 @@ _MIGRATIONS: tuple[str, ...] = (
         started_at TEXT,
         finished_at TEXT,
         lease_owner TEXT,
-        lease_until REAL
+        lease_until REAL,
+        cancel_requested INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX jobs_state ON jobs (state);
     CREATE TABLE photos (
@@ -273,4 +274,22 @@ class Store:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """JSON for a column: ASCII, so a path that is not UTF-8 survives as ``\\udcXX`` escapes."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+def to_db(text: str | None) -> str | bytes | None:
+    """A path or message for a TEXT column; one holding undecodable bytes goes as a BLOB."""
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
+    return text
+
+
+def from_db(value: str | bytes | None) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return value

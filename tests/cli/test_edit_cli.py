@@ -132,7 +132,7 @@ def test_default_output_folder_is_new_and_timestamped(
         (["a.CR2", "b.jpg"], ["-p", "5700"], "b.jpg: JPEG file, but the profile 'CLEAN & CRISP'"),
         (["a.CR2"], ["-p", "99999"], "No profile with key 99999"),
         (["a.CR2"], [], "--profile is required"),
-        (["a.CR2"], ["-p", "5700", "--crop", "--portrait-crop"], "at most one of crop"),
+        (["a.CR2"], ["-p", "5700", "--crop", "--portrait-crop"], "at most one of --crop, --portrait-crop"),
         (["a.jpg"], ["--smart", "--crop"], "--crop cannot be used with --smart"),
         (["a.CR2"], ["--smart"], "a.CR2: RAW file, but the Smart Editing"),
         (["a.CR2"], ["-p", "5700", "--type", "weddings"], "Unknown photography type"),
