@@ -11,12 +11,14 @@ from aiohttp import web
 from bridge.jobs.engine import JobEngine
 from bridge.server import routes_jobs, routes_merge, routes_service
 from bridge.server.errors import MAX_BODY_BYTES
+from bridge.server.jobviews import JobViews
 from bridge.server.middleware import error_shape, guard
 from bridge.server.openapi import build_spec
 from bridge.server.operations import Operation
 from bridge.server.state import (
     ENGINE,
     HEARTBEAT_S,
+    JOB_VIEWS,
     PUBLIC_PATHS,
     SETTINGS,
     SPEC,
@@ -37,9 +39,18 @@ def openapi_document() -> bytes:
 
 
 def create_app(
-    *, engine: JobEngine, settings: Settings, token: str, heartbeat_s: float = HEARTBEAT_INTERVAL_S
+    *,
+    engine: JobEngine,
+    settings: Settings,
+    token: str,
+    heartbeat_s: float = HEARTBEAT_INTERVAL_S,
+    start_merge_worker: bool = False,
 ) -> web.Application:
-    """The app around ``engine``; ``token`` is what ``Authorization: Bearer`` must carry."""
+    """The app around ``engine``; ``token`` is what ``Authorization: Bearer`` must carry.
+
+    ``start_merge_worker`` starts the merge process with the app (``serve`` does); else it
+    starts at the first merge.
+    """
     app = web.Application(middlewares=[error_shape, guard], client_max_size=MAX_BODY_BYTES)
     app[ENGINE] = engine
     app[SETTINGS] = settings
@@ -49,12 +60,23 @@ def create_app(
     app[STOPPING] = asyncio.Event()
     app[PUBLIC_PATHS] = frozenset(op.path for op in OPERATIONS if op.public)
     app[SPEC] = openapi_document()
-    app[routes_merge.MERGE_LOCK] = asyncio.Lock()
+    app[JOB_VIEWS] = JobViews(engine, app[STOPPING])
+    app[routes_merge.MERGE_WORKER] = routes_merge.MergeWorker()
     for op in OPERATIONS:
         app.router.add_route(op.method, op.path, op.bind())
 
     async def stopping(app: web.Application) -> None:
         app[STOPPING].set()
 
+    async def close(app: web.Application) -> None:
+        await app[JOB_VIEWS].close()
+        await asyncio.to_thread(app[routes_merge.MERGE_WORKER].close)
+
+    async def start_worker(app: web.Application) -> None:
+        await asyncio.to_thread(app[routes_merge.MERGE_WORKER].start)
+
+    if start_merge_worker:
+        app.on_startup.append(start_worker)
     app.on_shutdown.append(stopping)
+    app.on_cleanup.append(close)
     return app

@@ -41,6 +41,10 @@ class ApiError(Exception):
         self.message = message
         self.details = list(details)
 
+    def __reduce__(self) -> tuple[type[ApiError], tuple[int, str, str, list[ErrorDetail]]]:
+        """Picklable: merges run in a worker process and raise these back."""
+        return (ApiError, (self.status, self.code, self.message, self.details))
+
     def response(self, headers: dict[str, str] | None = None) -> web.Response:
         body = ErrorResponse(
             error=ErrorInfo(code=self.code, message=self.message, details=self.details)

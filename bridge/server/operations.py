@@ -171,9 +171,12 @@ async def _read_body(request: web.Request, operation: Operation) -> BaseModel | 
 
 def json_response(model: BaseModel, status: int = 200) -> web.Response:
     """A model as JSON (pydantic's own serializer: fast, and UTF-8 kept as is)."""
-    return web.Response(
-        body=model.model_dump_json().encode("utf-8"),
-        status=status,
-        content_type=JSON_TYPE,
-        charset="utf-8",
-    )
+    return json_body(model.model_dump_json().encode("utf-8"), status)
+
+
+def json_body(body: bytes, status: int = 200) -> web.Response:
+    """Serialized JSON as the answer."""
+    return web.Response(body=body, status=status, headers=_JSON_HEADERS)
+
+
+_JSON_HEADERS = {"Content-Type": f"{JSON_TYPE}; charset=utf-8"}

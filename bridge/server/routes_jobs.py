@@ -23,8 +23,16 @@ from bridge.jobs.models import (
     PhotoView,
     RetryRequest,
 )
-from bridge.server.operations import SSE_TYPE, Call, Operation, Param, RawBody, json_response
-from bridge.server.state import ENGINE, HEARTBEAT_S, STOPPING
+from bridge.server.operations import (
+    SSE_TYPE,
+    Call,
+    Operation,
+    Param,
+    RawBody,
+    json_body,
+    json_response,
+)
+from bridge.server.state import ENGINE, HEARTBEAT_S, JOB_VIEWS, STOPPING
 
 log = logging.getLogger("bridge.server")
 
@@ -38,7 +46,7 @@ async def _create_job(call: Call) -> web.StreamResponse:
     job, created = await call.app[ENGINE].create(
         call.body_as(JobRequest), idempotency_key=call.headers["Idempotency-Key"]
     )
-    return json_response(job, 201 if created else 200)
+    return json_body(call.app[JOB_VIEWS].put(job), 201 if created else 200)
 
 
 async def _list_jobs(call: Call) -> web.StreamResponse:
@@ -48,19 +56,12 @@ async def _list_jobs(call: Call) -> web.StreamResponse:
 
 
 async def _get_job(call: Call) -> web.StreamResponse:
-    engine, job_id, since = call.app[ENGINE], call.request.match_info["id"], call.query["since"]
+    views, job_id, since = call.app[JOB_VIEWS], call.request.match_info["id"], call.query["since"]
     if since is None:
-        return json_response(await engine.get(job_id))
-    waiting = asyncio.ensure_future(engine.wait(job_id, since, call.query["wait"]))
-    stopping = asyncio.ensure_future(call.app[STOPPING].wait())
-    try:
-        await asyncio.wait((waiting, stopping), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-    if not waiting.done():  # the bridge is stopping: answer what there is now
-        waiting.cancel()
-        return json_response(await engine.get(job_id))
-    return json_response(waiting.result())
+        entry = await views.get(job_id)
+    else:
+        entry = await views.wait(job_id, since, call.query["wait"])
+    return json_body(entry.body)
 
 
 async def _job_events(call: Call) -> web.StreamResponse:
@@ -148,18 +149,22 @@ async def _job_photos(call: Call) -> web.StreamResponse:
 
 
 async def _cancel_job(call: Call) -> web.StreamResponse:
-    return json_response(await call.app[ENGINE].cancel(call.request.match_info["id"]))
+    job = await call.app[ENGINE].cancel(call.request.match_info["id"])
+    return json_body(call.app[JOB_VIEWS].put(job))
 
 
 async def _retry_job(call: Call) -> web.StreamResponse:
     body = call.optional_body_as(RetryRequest)
     indexes = body.photos if body is not None else None
-    return json_response(await call.app[ENGINE].retry(call.request.match_info["id"], indexes))
+    job = await call.app[ENGINE].retry(call.request.match_info["id"], indexes)
+    return json_body(call.app[JOB_VIEWS].put(job))
 
 
 async def _report_applied(call: Call) -> web.StreamResponse:
-    report = call.body_as(AppliedRequest)
-    return json_response(await call.app[ENGINE].applied(call.request.match_info["id"], report))
+    engine, job_id = call.app[ENGINE], call.request.match_info["id"]
+    photos = await engine.applied(job_id, call.body_as(AppliedRequest))
+    call.app[JOB_VIEWS].put(await engine.get(job_id))  # the job's revision moved too
+    return json_response(photos)
 
 
 _JOB = "/v1/jobs/{id}"

@@ -1,21 +1,30 @@
 """``POST /v1/merge``, ``POST /v1/undo``, ``GET /v1/merges``: the merge command over HTTP.
 
 The same planning, journal and JSON as ``imagen-bridge merge --json``/``undo --json``.
-Merging is blocking file work and CPU, so it runs in a worker thread, one merge or undo
-at a time (they share the journal and may touch the same folders).
+Merging is file work and a lot of CPU-bound Python, so it runs in a worker process at a
+lower priority, one merge or undo at a time (they share the journal and may touch the same
+folders): a thread would hold the GIL for seconds and stall every other request. In that
+single-threaded worker a big batch also forks its own mergers, as the CLI does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import multiprocessing as mp
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from bridge.server.errors import ApiError, ErrorDetail, conflict, not_found, validation_failed
 from bridge.server.models import MergeList, MergeRequest, UndoRequest
-from bridge.server.operations import Call, Operation, json_response
+from bridge.server.operations import Call, Operation, json_body, json_response
 from bridge.server.state import SETTINGS
 from bridge.xmp.batch import apply_plan, collect_sources, plan_merge, preview_plan
 from bridge.xmp.errors import XmpError
@@ -29,7 +38,59 @@ from bridge.xmp.reports import (
     undo_result,
 )
 
-MERGE_LOCK = web.AppKey("merge_lock", asyncio.Lock)
+#: Nice increment of the merge worker: requests are answered first, merges take what is left.
+WORKER_NICE = 10
+
+
+class MergeWorker:
+    """One worker process, started with the server and kept for every merge."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        """Start the process now (blocking: call it off the event loop), not at the first
+        merge, so no request waits for it."""
+        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        self._pool = ProcessPoolExecutor(
+            1, mp_context=mp.get_context(method), initializer=_lower_priority
+        )
+        self._pool.submit(os.getpid).result()
+
+    async def run(
+        self, function: Callable[[M, Path], BaseModel], request: M, data_dir: Path
+    ) -> bytes:
+        """``function(request, data_dir)`` in the worker, its result as JSON (serialized there:
+        a 2,000-file report is megabytes of work the event loop should not do)."""
+        async with self._lock:
+            if self._pool is None:
+                await asyncio.to_thread(self.start)
+            assert self._pool is not None
+            loop = asyncio.get_running_loop()
+            job = functools.partial(_as_json, function, request, data_dir)
+            return await loop.run_in_executor(self._pool, job)
+
+    def close(self) -> None:
+        """Stop the worker once the merge it may be running is done (it is journaled)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _as_json(function: Callable[[M, Path], BaseModel], request: M, data_dir: Path) -> bytes:
+    return function(request, data_dir).model_dump_json().encode("utf-8")
+
+
+def _lower_priority() -> None:
+    if hasattr(os, "nice"):
+        os.nice(WORKER_NICE)
+
+
+MERGE_WORKER = web.AppKey("merge_worker", MergeWorker)
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _invalid(path: str, message: str) -> ApiError:
@@ -116,17 +177,13 @@ def list_merges(data_dir: Path) -> MergeList:
 
 
 async def _merge(call: Call) -> web.StreamResponse:
-    request = call.body_as(MergeRequest)
-    async with call.app[MERGE_LOCK]:
-        result = await asyncio.to_thread(run_merge, request, call.app[SETTINGS].data_dir)
-    return json_response(result)
+    worker, data_dir = call.app[MERGE_WORKER], call.app[SETTINGS].data_dir
+    return json_body(await worker.run(run_merge, call.body_as(MergeRequest), data_dir))
 
 
 async def _undo(call: Call) -> web.StreamResponse:
-    request = call.body_as(UndoRequest)
-    async with call.app[MERGE_LOCK]:
-        result = await asyncio.to_thread(run_undo, request, call.app[SETTINGS].data_dir)
-    return json_response(result)
+    worker, data_dir = call.app[MERGE_WORKER], call.app[SETTINGS].data_dir
+    return json_body(await worker.run(run_undo, call.body_as(UndoRequest), data_dir))
 
 
 async def _merges(call: Call) -> web.StreamResponse:

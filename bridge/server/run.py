@@ -61,7 +61,7 @@ async def run_server(
     handlers = setup_logging(settings.data_dir, secrets)
     try:
         async with open_engine(settings) as engine:
-            app = create_app(engine=engine, settings=settings, token=token)
+            app = create_app(engine=engine, settings=settings, token=token, start_merge_worker=True)
             runner = web.AppRunner(
                 app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_S
             )

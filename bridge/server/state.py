@@ -7,9 +7,11 @@ import asyncio
 from aiohttp import web
 
 from bridge.jobs.engine import JobEngine
+from bridge.server.jobviews import JobViews
 from bridge.settings import Settings
 
 ENGINE = web.AppKey("engine", JobEngine)
+JOB_VIEWS = web.AppKey("job_views", JobViews)
 TOKEN = web.AppKey("token", str)
 SETTINGS = web.AppKey("settings", Settings)
 #: Paths (as declared, ``/v1/health``) that need no token.
