@@ -13,6 +13,8 @@ import asyncio
 import functools
 import multiprocessing as mp
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
@@ -52,9 +54,10 @@ class MergeWorker:
     def start(self) -> None:
         """Start the process now (blocking: call it off the event loop), not at the first
         merge, so no request waits for it."""
-        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        # spawn, not fork (this process has threads) nor forkserver (its server process
+        # outlives a killed parent, holding the parent's stdout and stderr)
         self._pool = ProcessPoolExecutor(
-            1, mp_context=mp.get_context(method), initializer=_lower_priority
+            1, mp_context=mp.get_context("spawn"), initializer=_start_worker
         )
         self._pool.submit(os.getpid).result()
 
@@ -82,9 +85,19 @@ def _as_json(function: Callable[[M, Path], BaseModel], request: M, data_dir: Pat
     return function(request, data_dir).model_dump_json().encode("utf-8")
 
 
-def _lower_priority() -> None:
+def _start_worker() -> None:
+    """In the worker: a lower priority, and an exit as soon as the server is gone (even after
+    a ``kill -9``), so no orphan holds the server's files or pipes."""
     if hasattr(os, "nice"):
         os.nice(WORKER_NICE)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)  # a merge cut short here is like a crash: the journal copes
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 MERGE_WORKER = web.AppKey("merge_worker", MergeWorker)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from tests.jobs.helpers import make_photos
@@ -61,7 +62,7 @@ def serving() -> Iterator[subprocess.Popen[str]]:
     finally:
         if process.poll() is None:
             process.kill()
-        process.communicate()
+        process.communicate(timeout=STARTUP_LIMIT_S)  # its merge worker must not hold the pipes
 
 
 def _client(info: dict[str, Any]) -> httpx.Client:
@@ -115,7 +116,7 @@ def test_serve_lifecycle(serving: subprocess.Popen[str], tmp_path: Path) -> None
     finally:
         if again.poll() is None:
             again.kill()
-            again.communicate()
+            again.communicate(timeout=STARTUP_LIMIT_S)
 
 
 def test_a_taken_port_is_a_clear_error(serving: subprocess.Popen[str]) -> None:
@@ -126,3 +127,12 @@ def test_a_taken_port_is_a_clear_error(serving: subprocess.Popen[str]) -> None:
     assert clash.returncode == 2
     assert f"cannot listen on 127.0.0.1:{info['port']}" in err
     assert json.loads((_config() / "server.json").read_text())["pid"] == serving.pid
+
+
+def test_a_killed_server_leaves_no_merge_worker_behind(serving: subprocess.Popen[str]) -> None:
+    _wait_for_server_file(serving)
+    children = psutil.Process(serving.pid).children(recursive=True)
+    assert any("multiprocessing" in " ".join(c.cmdline()) for c in children)
+    serving.kill()
+    _, alive = psutil.wait_procs(children, timeout=STARTUP_LIMIT_S)
+    assert alive == []
