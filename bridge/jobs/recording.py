@@ -116,7 +116,7 @@ class StoreCheckpoint(Checkpoint):
                     (job_id, project),
                 )
                 db.execute(
-                    "UPDATE photos SET uploaded = 0, outputs = '[]', exports = '[]'"
+                    "UPDATE photos SET uploaded = 0, state = 'queued', outputs = '[]', exports = '[]'"
                     " WHERE job_id = ? AND project = ? AND state != 'failed'",
                     (job_id, project),
                 )

@@ -321,6 +321,7 @@ class _ProjectRun:
     # ---- the whole project ----------------------------------------------------------------
     async def run(self) -> None:
         state = self.state
+        resumed = state.uuid is not None
         try:
             if state.uuid is None:
                 self.phase("create")
@@ -355,11 +356,19 @@ class _ProjectRun:
             self.phase("done")
         except (asyncio.CancelledError, ImagenAuthError, _ProjectGone):
             raise
-        except Exception as exc:  # one project failing must not hide the others' results
-            self.log.warning("project %d failed: %s", state.project.index, exc)
-            for photo in state.project.photos:
-                self.fail(photo, str(exc))
-            self.phase("failed", str(exc))
+        except ImagenError as exc:
+            if resumed and exc.status == 404:
+                raise _ProjectGone from exc  # the project a previous run made is gone
+            self._failed_project(exc)
+        except Exception as exc:
+            self._failed_project(exc)
+
+    def _failed_project(self, exc: Exception) -> None:
+        """One project failing must not hide the others' results: its photos fail."""
+        self.log.warning("project %d failed: %s", self.state.project.index, exc)
+        for photo in self.state.project.photos:
+            self.fail(photo, str(exc))
+        self.phase("failed", str(exc))
 
     async def create(self) -> None:
         """Create the project under a unique name, so a failed try can be looked up, not redone."""
