@@ -508,6 +508,8 @@ class _ProjectRun:
     async def _put_multipart(self, photo: Photo) -> None:
         """Upload one big file in parts; complete it, or abort it on any failure."""
         upload = await self._put_parts(photo)
+        # durable before the complete: a run stopped after it completes again, never re-sends
+        await self.checkpoint.upload_sent(photo, len(upload.parts))
         try:
             await self.client.i2i_multipart_complete(self.uuid, upload.upload_id, photo.name)
         except ImagenError as exc:
@@ -522,6 +524,10 @@ class _ProjectRun:
                 "counting it as completed by an earlier try",
                 photo.name, exc.message,
             )  # fmt: skip
+        except asyncio.CancelledError:
+            if not self.checkpoint.keeps_open_uploads():
+                await self._abort(photo, upload)
+            raise  # a stop: the resumed run completes it (again: a 404 then means done)
         except BaseException:
             await self._abort(photo, upload)
             raise
@@ -586,11 +592,14 @@ class _ProjectRun:
         return opened
 
     async def _abort(self, photo: Photo, upload: MultipartUpload) -> None:
-        """Free the stored parts; runs even while the task is being cancelled."""
+        """Free the stored parts; runs even while the task is being cancelled.
+
+        The upload is forgotten first, so no resumed run ever completes an aborted upload.
+        """
         with contextlib.suppress(Exception):
             async with asyncio.timeout(ABORT_TIMEOUT_S):
-                await self.client.i2i_multipart_abort(self.uuid, upload.upload_id, upload.key)
                 await self.checkpoint.upload_closed(photo)
+                await self.client.i2i_multipart_abort(self.uuid, upload.upload_id, upload.key)
 
     # ---- edit and export ----------------------------------------------------------------
     async def run_step(self, step: Step) -> Status | None:
