@@ -40,7 +40,7 @@ from bridge.jobs.models import (
     PhotoView,
     Tools,
 )
-from bridge.jobs.options import SMART_EXPECTATION, expectation_for, tool_options
+from bridge.jobs.options import HDR_EXPECTATION, SMART_EXPECTATION, expectation_for, tool_options
 from bridge.jobs.plan import (
     ImageKind,
     Plan,
@@ -300,6 +300,11 @@ def profiles_for(
             None,
         )
     main_kind = expectation_for(main)
+    if args.tools and "hdr_merge" in args.tools and main_kind and main_kind.kind is ImageKind.JPEG:
+        raise UsageError(
+            f"--hdr-merge needs a RAW profile; {main.profile_name or main.profile_key} is a JPG "
+            "profile (Smart Editing, --smart --hdr-merge, merges JPEG brackets)"
+        )
     if jpeg is not None and main_kind is not None and main_kind.kind is ImageKind.JPEG:
         jpeg = None  # a JPG profile edits the JPEGs itself
     for expect in (main_kind, expectation_for(jpeg) if jpeg else None):
@@ -352,7 +357,7 @@ async def edit_flow(
         )
     except ImagenValidationError as exc:
         raise UsageError(f"--type: {exc}") from None
-    expect = SMART_EXPECTATION if args.smart else None
+    expect = SMART_EXPECTATION if args.smart else (HDR_EXPECTATION if tools.hdr_merge else None)
     plan = plan_edit(
         args.paths, expect=expect, recursive=args.recursive, keep_folders_together=tools.hdr_merge
     )

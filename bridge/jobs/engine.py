@@ -70,7 +70,13 @@ from bridge.jobs.models import (
     JobState,
     JobView,
 )
-from bridge.jobs.options import SMART_EXPECTATION, edit_options, expectation_for, resolve_profile
+from bridge.jobs.options import (
+    HDR_EXPECTATION,
+    SMART_EXPECTATION,
+    edit_options,
+    expectation_for,
+    resolve_profile,
+)
 from bridge.jobs.plan import (
     Expectation,
     ImageKind,
@@ -373,6 +379,14 @@ class JobEngine(JobBook):
         assert request.profile_key is not None
         profiles = await self.profiles()
         main = expectation_for(resolve_profile(profiles, request.profile_key))
+        if request.tools.hdr_merge:
+            if (main is not None and main.kind is ImageKind.JPEG) or request.jpeg_profile_key:
+                raise JobRequestError(
+                    "hdr_merge needs a RAW profile and RAW photos (Smart Editing merges JPEG "
+                    "brackets)",
+                    path="tools.hdr_merge",
+                )
+            return [HDR_EXPECTATION]
         if request.jpeg_profile_key is None:
             return [main] if main is not None else []
         jpeg = expectation_for(
