@@ -143,6 +143,9 @@ def test_raw_jpeg_pairs_send_the_raw_and_lone_jpegs_take_the_jpg_profile(tmp_pat
     edited = sorted(Path(p["path"]).name for p in summary["photos"])
     assert edited == ["DSC_1.NEF", "DSC_2.NEF", "solo.jpg"]
     assert "DSC_1.JPG: the JPEG of a RAW+JPEG pair" in " ".join(done.stderr.split())
+    assert [(Path(f["path"]).name, f["reason"]) for f in summary["skipped"]] == [
+        ("DSC_1.JPG", "the JPEG of a RAW+JPEG pair; its RAW is edited")
+    ]
     assert photos[1].read_bytes()[:2] == b"\xff\xd8"  # the paired JPEG is untouched
     assert summary["projects"] == 2  # RAW and JPEG never share a project
 
