@@ -536,8 +536,7 @@ class JobEngine(JobBook):
             send_md5=request.md5,
             run_name=job["run_name"],
         )
-        checkpoint = StoreCheckpoint(self, job_id, photos)
-        checkpoint.engine_request_merge = request.merge
+        checkpoint = StoreCheckpoint(self, job_id, photos, merge=request.merge)
         checkpoint.track(states)
         await checkpoint.load_uploads()
         if states:
