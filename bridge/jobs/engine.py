@@ -25,51 +25,70 @@ import shutil
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from bridge.emulator.app import EmulatorConfig
+from bridge.delivery import (
+    DeliveryError,
+    DeliveryEvent,
+    DeliveryItem,
+    ImagekitOptions,
+    Target,
+    deliver_all,
+    emulator_notice,
+    open_client,
+    uses_emulator,
+)
+from bridge.emulator.app import EmulatorConfig, RunningEmulator, running_emulator
+from bridge.emulator.faults import FaultConfig
 from bridge.imagen import (
     ImagenAuthError,
     ImagenClient,
     ImagenError,
     ImagenValidationError,
-    MultipartUpload,
     PhotographyType,
     Profile,
 )
 from bridge.jobs.backend import open_backend
-from bridge.jobs.checkpoint import Checkpoint, OpenUpload
-from bridge.jobs.errors import JobConflict, JobNotFound, JobRequestError
-from bridge.jobs.events import FileBytes, PhotoFinished, PhotoStatus, ProjectPhase, RunEvent
-from bridge.jobs.flows import Step
+from bridge.jobs.book import (
+    ENDED_PHOTO,
+    HOUSEKEEPING_S,
+    PHOTO_COLUMNS,
+    JobBook,
+    Live,
+    now_text,
+    pid_alive,
+    revise,
+)
+from bridge.jobs.errors import JobConflict, JobRequestError
+from bridge.jobs.events import FileBytes, PhotoFinished, ProjectPhase, RunEvent
+from bridge.jobs.exports import place_export
 from bridge.jobs.models import (
-    AppliedRequest,
-    Counts,
-    JobError,
-    JobList,
+    DeliverySpec,
+    DeliveryView,
     JobRequest,
     JobState,
     JobView,
-    PhotoList,
-    PhotoState,
-    PhotoView,
-    SidecarResult,
 )
-from bridge.jobs.options import edit_options, expectation_for, resolve_profile
+from bridge.jobs.options import (
+    HDR_EXPECTATION,
+    SMART_EXPECTATION,
+    edit_options,
+    expectation_for,
+    resolve_profile,
+)
 from bridge.jobs.plan import (
+    Expectation,
     ImageKind,
     Photo,
     Plan,
     PlannedProject,
     check_photo,
-    collision_key,
     folder_clashes,
 )
 from bridge.jobs.plan import partition as partition_photos
-from bridge.jobs.results import develop_settings_of, merge_photos
+from bridge.jobs.recording import StoreCheckpoint, restore
+from bridge.jobs.results import merge_photos
 from bridge.jobs.runner import EditRequest, ProjectState, run_edit
 from bridge.jobs.store import Store, dumps, from_db, to_db
 from bridge.settings import Settings
@@ -77,51 +96,19 @@ from bridge.transfer import Transfer
 from bridge.xmp.journal import new_merge_id
 
 LEASE_S = 30.0
-HOUSEKEEPING_S = 2.0
 PROFILE_CACHE_S = 600.0
 PROGRESS_EVERY_S = 0.5
 MIN_FREE_BYTES = 64 * 2**20
 OUTPUT_BYTES_PER_PHOTO = 4 * 2**20  # sidecars are small; DNGs and exports are not
-_ENDED_PHOTO = tuple(state.value for state in PhotoState if state.ended)
-_PHOTO_COLUMNS = (
-    "idx, caller_id, path, kind, size, project, state, reason, revision, uploaded, "
-    "bytes_done, outputs, exports, sidecar, hdr_output, applied_at, apply_error"
-)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def room_needed(photos: int) -> int:
+    """Free disk space a job's outputs need (checked before anything is downloaded)."""
+    return MIN_FREE_BYTES + OUTPUT_BYTES_PER_PHOTO * photos
 
 
 def _new_job_id() -> str:
     return f"j-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-
-
-def _pid_alive(owner: str | None) -> bool:
-    """Whether the process named in a lease still runs (on this machine)."""
-    if not owner:
-        return False
-    try:
-        pid = int(owner.split(":", 1)[0])
-        os.kill(pid, 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _revise(db: sqlite3.Connection, job_id: str) -> int:
-    """The job's next revision, taken inside the transaction that makes the change.
-
-    Taken in SQL, not in memory, so two processes writing one job (a cancel asked for
-    from the command line) never reuse or lower a revision.
-    """
-    row = db.execute(
-        "UPDATE jobs SET revision = revision + 1, updated_at = ? WHERE id = ? RETURNING revision",
-        (_now(), job_id),
-    ).fetchone()
-    return int(row[0]) if row else 0
 
 
 def _kind_word(photo: Photo) -> str:
@@ -130,19 +117,8 @@ def _kind_word(photo: Photo) -> str:
     return "DNG" if photo.is_dng else "RAW"
 
 
-@dataclass
-class _Live:
-    """What the engine keeps in memory for a job it drives or watches."""
-
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-    canceled: bool = False
-    bytes: dict[int, int] = field(default_factory=dict)  # photo index -> bytes sent
-    bytes_flushed: float = 0.0
-
-
-class JobEngine:
-    """Open with :meth:`open`; every public method is safe to call from the event loop."""
+class JobEngine(JobBook):
+    """Open with :meth:`open`; drives jobs (its own and, with ``adopt``, orphaned ones)."""
 
     def __init__(
         self,
@@ -155,15 +131,13 @@ class JobEngine:
         logger: logging.Logger,
         max_jobs: int,
     ) -> None:
-        self.settings = settings
-        self.store = store
+        super().__init__(settings, store, logger=logger)
         self.client = client
         self.transfer = transfer
         self.backend = backend
+        self.emulator: RunningEmulator | None = None  # the embedded one, if any
+        self._extra = contextlib.AsyncExitStack()  # emulators started for delivery
         self.api_key_configured = not settings.uses_emulator
-        self.log = logger
-        self.owner = f"{os.getpid()}:{secrets.token_hex(4)}"
-        self._live: dict[str, _Live] = {}
         self._slots = asyncio.Semaphore(max_jobs)
         self._profiles: tuple[float, list[Profile]] | None = None
         self._stopping = False
@@ -184,8 +158,7 @@ class JobEngine:
         logger: logging.Logger | None = None,
         demo: bool = False,
         emulator: EmulatorConfig | None = None,
-        max_jobs: int = 2,
-        transfers: int = 8,
+        transfers: int | None = None,
     ) -> AsyncIterator[JobEngine]:
         """Open the store and the backend.
 
@@ -198,20 +171,23 @@ class JobEngine:
             open_backend(
                 settings, notice=notice, logger=log, demo=demo, emulator=emulator
             ) as backend,
-            Transfer(concurrency=transfers, logger=log) as transfer,
+            Transfer(concurrency=transfers or settings.transfers, logger=log) as transfer,
         ):
             engine = cls(
                 settings, store, backend.client, transfer, backend.name,
-                logger=log, max_jobs=max_jobs,
+                logger=log, max_jobs=settings.max_jobs,
             )  # fmt: skip
             engine.adopt = adopt
             engine._renewer = asyncio.create_task(engine._housekeeping(), name="job-leases")
             try:
+                if adopt:
+                    await engine.prune(timedelta(days=settings.job_retention_days))
                 if resume:
                     await engine.resume_orphans()
                 yield engine
             finally:
                 await engine.stop()
+                await engine._extra.aclose()
 
     async def stop(self) -> None:
         """Stop driving jobs; in-flight steps are recorded, leases released for the next run."""
@@ -269,7 +245,7 @@ class JobEngine:
         )
         started = []
         for row in rows:
-            held = row["lease_owner"] and _pid_alive(row["lease_owner"])
+            held = row["lease_owner"] and pid_alive(row["lease_owner"])
             if held and (row["lease_until"] or 0) > time.time():
                 continue
             self.start(row["id"])
@@ -303,7 +279,7 @@ class JobEngine:
         out_dir = Path(request.out_dir) if request.out_dir else self.settings.data_dir / "outputs"
         if not request.out_dir:
             out_dir = out_dir / job_id
-        now = _now()
+        now = now_text()
         run_name = f"imagen-bridge {job_id}"
 
         def insert(db: sqlite3.Connection) -> None:
@@ -342,7 +318,7 @@ class JobEngine:
             existing = await self._by_key(idempotency_key, digest)
             assert existing is not None
             return existing, False
-        self._live[job_id] = _Live()
+        self._live[job_id] = Live()
         if start:
             self.start(job_id)
         return await self.get(job_id), True
@@ -369,27 +345,7 @@ class JobEngine:
                 PhotographyType.parse(request.photography_type)
         except ImagenValidationError as exc:
             raise JobRequestError(str(exc), path="tools") from None
-        seen: dict[tuple[int, int], int] = {}
-        checked: list[Photo | str] = await asyncio.to_thread(
-            lambda: [check_photo(p.path, seen, i) for i, p in enumerate(request.photos)]
-        )
-        expect = None
-        if request.smart:
-            expect = expectation_for(None)
-        else:
-            assert request.profile_key is not None
-            profile = resolve_profile(await self.profiles(), request.profile_key)
-            expect = expectation_for(profile)
-        if expect is not None:
-            checked = [
-                f"{_kind_word(c)} file, but the {expect.reason}"
-                if isinstance(c, Photo) and c.kind is not expect.kind
-                else c
-                for c in checked
-            ]
-        if request.tools.hdr_merge:
-            clashes = folder_clashes([c for c in checked if isinstance(c, Photo)])
-            checked = [clashes.get(c.path, c) if isinstance(c, Photo) else c for c in checked]
+        checked = await self._check_photos(request, [p.path for p in request.photos])
         if not any(isinstance(c, Photo) for c in checked):
             problems = [f"photos.{i}: {reason}" for i, reason in enumerate(checked)]
             raise JobRequestError(
@@ -398,310 +354,98 @@ class JobEngine:
             )
         return checked
 
-    # ---- reading --------------------------------------------------------------------------
-    def _job_view(self, db: sqlite3.Connection, job_id: str) -> JobView:
-        row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise JobNotFound(f"No job {job_id!r}")
-        counts = Counts()
-        total = 0
-        bytes_total = 0
-        bytes_done = 0
-        for state, count, size, done in db.execute(
-            "SELECT state, COUNT(*), SUM(size), SUM(bytes_done) FROM photos WHERE job_id = ?"
-            " GROUP BY state",
-            (job_id,),
-        ):
-            setattr(counts, state, count)
-            total += count
-            bytes_total += size or 0
-            bytes_done += done or 0
-        live = self._live.get(job_id)
-        if live is not None and live.bytes:
-            bytes_done = max(bytes_done, self._memory_bytes(db, job_id, live))
-        request = json.loads(row["request"])
-        error = (
-            JobError(code=row["error_code"], message=row["error_message"] or "")
-            if row["error_code"]
-            else None
+    async def _check_photos(self, request: JobRequest, paths: Sequence[str]) -> list[Photo | str]:
+        """Each file as a Photo, or why it cannot be edited with this request's profile."""
+        seen: dict[tuple[int, int], int] = {}
+        checked: list[Photo | str] = await asyncio.to_thread(
+            lambda: [check_photo(path, seen, i) for i, path in enumerate(paths)]
         )
-        return JobView(
-            id=row["id"],
-            state=JobState(row["state"]),
-            revision=row["revision"],
-            label=row["label"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            counts=counts,
-            photos_total=total,
-            bytes_done=min(bytes_done, bytes_total),
-            bytes_total=bytes_total,
-            error=error,
-            out_dir=from_db(row["out_dir"]) or "",
-            merge_id=row["merge_id"],
-            unmatched_outputs=[
-                path
-                for (extras,) in db.execute(
-                    "SELECT extras FROM projects WHERE job_id = ? ORDER BY idx", (job_id,)
-                )
-                for path in json.loads(extras)
-            ],
-            request={k: v for k, v in request.items() if k not in ("photos", "out_dir", "label")},
-        )
+        expects = await self._expectations(request)
+        checked = [
+            f"{_kind_word(c)} file, but the {expects[0].reason}"
+            if isinstance(c, Photo) and expects and all(c.kind is not e.kind for e in expects)
+            else c
+            for c in checked
+        ]
+        if request.tools.hdr_merge:
+            clashes = folder_clashes([c for c in checked if isinstance(c, Photo)])
+            checked = [clashes.get(c.path, c) if isinstance(c, Photo) else c for c in checked]
+        return checked
 
-    @staticmethod
-    def _memory_bytes(db: sqlite3.Connection, job_id: str, live: _Live) -> int:
-        stored = dict(
-            db.execute(
-                "SELECT idx, CASE WHEN uploaded THEN size ELSE bytes_done END FROM photos"
-                " WHERE job_id = ?",
+    async def _expectations(self, request: JobRequest) -> list[Expectation]:
+        """The kinds of photo the request's profiles edit (none: any kind)."""
+        if request.smart:
+            return [SMART_EXPECTATION]
+        assert request.profile_key is not None
+        profiles = await self.profiles()
+        main = expectation_for(resolve_profile(profiles, request.profile_key))
+        if request.tools.hdr_merge:
+            if (main is not None and main.kind is ImageKind.JPEG) or request.jpeg_profile_key:
+                raise JobRequestError(
+                    "hdr_merge needs a RAW profile and RAW photos (Smart Editing merges JPEG "
+                    "brackets)",
+                    path="tools.hdr_merge",
+                )
+            return [HDR_EXPECTATION]
+        if request.jpeg_profile_key is None:
+            return [main] if main is not None else []
+        jpeg = expectation_for(
+            resolve_profile(profiles, request.jpeg_profile_key, "jpeg_profile_key")
+        )
+        if jpeg is None or jpeg.kind is not ImageKind.JPEG:
+            raise JobRequestError(
+                f"jpeg_profile_key {request.jpeg_profile_key} is not a JPG profile",
+                path="jpeg_profile_key",
+            )
+        if main is not None and main.kind is ImageKind.JPEG:
+            raise JobRequestError(
+                f"With jpeg_profile_key, profile_key must be a RAW profile ({main.reason})",
+                path="profile_key",
+            )
+        return [e for e in (main, jpeg) if e is not None]
+
+    async def _recheck(self, job_id: str, request: JobRequest) -> None:
+        """Photos refused at creation and retried since (a drive reconnected): check again."""
+        rows = await self.store.read(
+            lambda db: db.execute(
+                "SELECT idx, path FROM photos WHERE job_id = ? AND state = 'queued'"
+                " AND kind IS NULL",
                 (job_id,),
             ).fetchall()
         )
-        stored.update({i: max(b, stored.get(i, 0)) for i, b in live.bytes.items()})
-        return sum(stored.values())
-
-    async def get(self, job_id: str) -> JobView:
-        view: JobView = await self.store.read(lambda db: self._job_view(db, job_id))
-        return view
-
-    async def list_jobs(
-        self, states: Sequence[JobState] = (), limit: int = 50, before: str | None = None
-    ) -> JobList:
-        def query(db: sqlite3.Connection) -> JobList:
-            where, params = [], []
-            if states:
-                where.append(f"state IN ({','.join('?' * len(states))})")
-                params += [s.value for s in states]
-            if before is not None:
-                row = db.execute("SELECT seq FROM jobs WHERE id = ?", (before,)).fetchone()
-                if row is None:
-                    raise JobNotFound(f"No job {before!r} (the 'before' cursor)")
-                where.append("seq < ?")
-                params.append(row[0])
-            sql = "SELECT id FROM jobs"
-            if where:
-                sql += " WHERE " + " AND ".join(where)
-            ids = [
-                r[0] for r in db.execute(sql + " ORDER BY seq DESC LIMIT ?", [*params, limit + 1])
-            ]
-            views = [self._job_view(db, i) for i in ids[:limit]]
-            return JobList(jobs=views, next=ids[limit - 1] if len(ids) > limit else None)
-
-        result: JobList = await self.store.read(query)
-        return result
-
-    async def wait(self, job_id: str, since: int, seconds: float) -> JobView:
-        """The job as soon as its revision passes ``since``, or after ``seconds``."""
-        deadline = time.monotonic() + seconds
-        while True:
-            live = self._live.setdefault(job_id, _Live())
-            event = live.changed
-            view = await self.get(job_id)
-            left = deadline - time.monotonic()
-            if view.revision > since or left <= 0:
-                return view
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(left):
-                    await event.wait()
-
-    def _photo_view(self, row: sqlite3.Row, *, settings: bool, request: JobRequest) -> PhotoView:
-        state = PhotoState(row["state"])
-        develop = None
-        if settings and state in (PhotoState.READY, PhotoState.APPLIED):
-            develop = develop_settings_of(row["kind"], json.loads(row["outputs"]))
-        sidecar = SidecarResult(**json.loads(row["sidecar"])) if row["sidecar"] else None
-        live = self._live.get(row["job_id"]) if "job_id" in row.keys() else None  # noqa: SIM118
-        done = row["size"] if row["uploaded"] else row["bytes_done"]
-        if live is not None:
-            done = max(done, live.bytes.get(row["idx"], 0))
-        return PhotoView(
-            index=row["idx"],
-            id=row["caller_id"],
-            path=from_db(row["path"]),
-            kind=row["kind"],
-            state=state,
-            reason=from_db(row["reason"]),
-            revision=row["revision"],
-            bytes_done=min(done, row["size"]),
-            bytes_total=row["size"],
-            outputs=json.loads(row["outputs"]),
-            exports=json.loads(row["exports"]),
-            sidecar=sidecar,
-            develop_settings=develop,
-            hdr_output=from_db(row["hdr_output"]),
-            project=row["project"],
-            applied_at=row["applied_at"],
-            apply_error=row["apply_error"],
-        )
-
-    async def photos(
-        self,
-        job_id: str,
-        states: Sequence[PhotoState] = (),
-        settings: bool = True,
-        since: int | None = None,
-    ) -> PhotoList:
-        def query(db: sqlite3.Connection) -> PhotoList:
-            job = db.execute("SELECT request FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if job is None:
-                raise JobNotFound(f"No job {job_id!r}")
-            request = JobRequest.model_validate(json.loads(job[0]))
-            sql = f"SELECT job_id, {_PHOTO_COLUMNS} FROM photos WHERE job_id = ?"
-            params: list[Any] = [job_id]
-            if states:
-                sql += f" AND state IN ({','.join('?' * len(states))})"
-                params += [s.value for s in states]
-            if since is not None:
-                sql += " AND revision > ?"
-                params.append(since)
-            rows = db.execute(sql + " ORDER BY idx", params).fetchall()
-            return PhotoList(
-                photos=[self._photo_view(r, settings=settings, request=request) for r in rows]
-            )
-
-        result: PhotoList = await self.store.read(query)
-        return result
-
-    async def changes(
-        self, job_id: str, since: int | None
-    ) -> AsyncIterator[tuple[int, str, JobView | PhotoView]]:
-        """The job, then photos changed since ``since``, then live changes until it ends."""
-        view = await self.get(job_id)
-        yield view.revision, "job", view
-        seen = since
-        while True:
-            photos = await self.photos(job_id, settings=False, since=seen)
-            for photo in sorted(photos.photos, key=lambda p: p.revision):
-                yield photo.revision, "photo", photo
-            seen = max([view.revision, *(p.revision for p in photos.photos)])
-            if view.state.ended:
-                return
-            view = await self.wait(job_id, seen, 15.0)
-            if view.revision > seen or view.state.ended:
-                yield view.revision, "job", view
-
-    # ---- acting on jobs -------------------------------------------------------------------
-    async def cancel(self, job_id: str) -> JobView:
-        """Cancel the job: here if this engine drives it, else by asking its owner."""
-        view = await self.get(job_id)
-        if view.state.ended:
-            return view
-        live = self._live.setdefault(job_id, _Live())
-        if live.task is not None and not live.task.done():
-            live.canceled = True
-            live.task.cancel()
-            await asyncio.wait({live.task})
-            return await self.get(job_id)
-        owner = await self.store.read(
-            lambda db: db.execute(
-                "SELECT lease_owner, lease_until FROM jobs WHERE id = ?", (job_id,)
-            ).fetchone()
-        )
-        if owner[0] and owner[0] != self.owner and _pid_alive(owner[0]):
-            await self._job_update(job_id, "cancel_requested = 1")
-            return await self.wait(job_id, view.revision + 1, 2 * HOUSEKEEPING_S + 1)
-        await self._end_canceled(job_id)
-        return await self.get(job_id)
-
-    async def retry(self, job_id: str, indexes: Sequence[int] | None = None) -> JobView:
-        view = await self.get(job_id)
-        if not view.state.ended:
-            raise JobConflict(f"Job {job_id} is {view.state.value}; retry once it has ended")
-
-        def requeue(db: sqlite3.Connection) -> int:
-            rows = db.execute(
-                "SELECT idx, state, kind FROM photos WHERE job_id = ?", (job_id,)
-            ).fetchall()
-            wanted = set(indexes) if indexes is not None else None
-            if wanted is not None:
-                unknown = wanted - {r[0] for r in rows}
-                if unknown:
-                    raise JobRequestError(f"No photo {min(unknown)} in job {job_id}", path="photos")
-            again = [
-                r[0]
-                for r in rows
-                if r[1] in ("failed", "canceled") and r[2] and (wanted is None or r[0] in wanted)
-            ]
-            revision = _revise(db, job_id)
-            db.executemany(
-                "UPDATE photos SET state = 'queued', reason = NULL, project = NULL, uploaded = 0,"
-                " bytes_done = 0, outputs = '[]', exports = '[]', revision = ?"
-                " WHERE job_id = ? AND idx = ?",
-                [(revision, job_id, i) for i in again],
-            )
-            if again:
-                db.execute(
-                    "UPDATE jobs SET state = 'queued', error_code = NULL, error_message = NULL,"
-                    " finished_at = NULL WHERE id = ?",
-                    (job_id,),
-                )
-            return len(again)
-
-        if await self.store.write(requeue):
-            self._changed(job_id)
-            live = self._live[job_id]
-            live.canceled = False
-            self.start(job_id)
-        return await self.get(job_id)
-
-    async def applied(self, job_id: str, report: AppliedRequest) -> PhotoList:
-        await self.get(job_id)
-        now = _now()
+        if not rows:
+            return
+        checked = await self._check_photos(request, [from_db(r["path"]) or "" for r in rows])
+        values = [
+            (_kind_word(c), c.size, "queued", None, job_id, r["idx"])
+            if isinstance(c, Photo)
+            else (None, 0, "failed", to_db(c), job_id, r["idx"])
+            for r, c in zip(rows, checked, strict=True)
+        ]
 
         def record(db: sqlite3.Connection) -> None:
-            revision = _revise(db, job_id)
-            for item in report.photos:
-                row = db.execute(
-                    "SELECT state FROM photos WHERE job_id = ? AND idx = ?", (job_id, item.index)
-                ).fetchone()
-                if row is None:
-                    raise JobRequestError(f"No photo {item.index} in job {job_id}", path="photos")
-                if row[0] not in ("ready", "applied"):
-                    raise JobConflict(
-                        f"Photo {item.index} of job {job_id} is {row[0]}, not ready to apply"
-                    )
-                if item.applied:
-                    db.execute(
-                        "UPDATE photos SET state = 'applied', applied_at = ?, apply_error = NULL,"
-                        " revision = ? WHERE job_id = ? AND idx = ?",
-                        (now, revision, job_id, item.index),
-                    )
-                else:
-                    db.execute(
-                        "UPDATE photos SET apply_error = ?, revision = ? WHERE job_id = ? AND"
-                        " idx = ?",
-                        (item.reason or "not applied", revision, job_id, item.index),
-                    )
+            revision = revise(db, job_id)
+            db.executemany(
+                "UPDATE photos SET kind = ?, size = ?, state = ?, reason = ?, revision = "
+                f"{revision} WHERE job_id = ? AND idx = ?",
+                values,
+            )
 
         await self.store.write(record)
         self._changed(job_id)
-        wanted = {item.index for item in report.photos}
-        photos = await self.photos(job_id, settings=False)
-        return PhotoList(photos=[p for p in photos.photos if p.index in wanted])
 
-    async def prune(self, older_than: timedelta) -> int:
-        """Forget ended jobs finished more than ``older_than`` ago (their default outputs too)."""
-        cutoff = (datetime.now(UTC) - older_than).isoformat()
-        outputs = self.settings.data_dir / "outputs"
+    async def cancel(self, job_id: str) -> JobView:
+        """Cancel the job: here if this engine drives it, else as a book does."""
+        live = self._live.get(job_id)
+        if live is None or live.task is None or live.task.done():
+            return await super().cancel(job_id)
+        live.canceled = True
+        live.task.cancel()
+        await asyncio.wait({live.task})
+        return await self.get(job_id)
 
-        def delete(db: sqlite3.Connection) -> list[tuple[str, str]]:
-            gone = db.execute(
-                "SELECT id, out_dir FROM jobs WHERE state IN ('done', 'failed', 'canceled')"
-                " AND finished_at < ?",
-                (cutoff,),
-            ).fetchall()
-            db.executemany("DELETE FROM jobs WHERE id = ?", [(g[0],) for g in gone])
-            return gone
-
-        gone = await self.store.write(delete)
-        for job_id, out_dir in gone:
-            self._live.pop(job_id, None)
-            if Path(out_dir) == outputs / job_id:
-                await asyncio.to_thread(shutil.rmtree, out_dir, True)
-        return len(gone)
+    def _requeued(self, job_id: str) -> None:
+        self.start(job_id)
 
     def watch(self, job_id: str, sink: Callable[[RunEvent], None]) -> None:
         """Also send the runner's events of ``job_id`` to ``sink`` (the CLI's progress bars)."""
@@ -714,46 +458,10 @@ class JobEngine:
             await asyncio.wait({live.task})  # the caller's own cancellation still reaches it
         return await self.get(job_id)
 
-    # ---- revisions ------------------------------------------------------------------------
-    def _changed(self, job_id: str) -> None:
-        live = self._live.get(job_id)
-        if live is not None:
-            live.changed.set()
-            live.changed = asyncio.Event()
-
-    async def _photo_update(self, job_id: str, index: int, sql: str, params: Sequence[Any]) -> None:
-        """``UPDATE photos SET <sql>`` for one photo, with a new revision, made durable."""
-        await self.store.write(self._photo_op(job_id, index, sql, params))
-        self._changed(job_id)
-
-    def _photo_update_soon(self, job_id: str, index: int, sql: str, params: Sequence[Any]) -> None:
-        """The same, queued: the change is announced once it is durable."""
-        op = self._photo_op(job_id, index, sql, params)
-        self.store.write_soon(op, then=lambda: self._changed(job_id))
-
-    def _photo_op(
-        self, job_id: str, index: int, sql: str, params: Sequence[Any]
-    ) -> Callable[[sqlite3.Connection], None]:
-        def op(db: sqlite3.Connection) -> None:
-            db.execute(
-                f"UPDATE photos SET {sql}, revision = ? WHERE job_id = ? AND idx = ?",
-                (*params, _revise(db, job_id), job_id, index),
-            )
-
-        return op
-
-    async def _job_update(self, job_id: str, sql: str, params: Sequence[Any] = ()) -> None:
-        def op(db: sqlite3.Connection) -> None:
-            db.execute(f"UPDATE jobs SET {sql} WHERE id = ?", (*params, job_id))
-            _revise(db, job_id)
-
-        await self.store.write(op)
-        self._changed(job_id)
-
     # ---- driving a job --------------------------------------------------------------------
     def start(self, job_id: str) -> None:
         """Run the job (once: a job already running here is left alone)."""
-        live = self._live.setdefault(job_id, _Live())
+        live = self._live.setdefault(job_id, Live())
         if live.task is not None and not live.task.done():
             return
         live.task = asyncio.create_task(self._drive(job_id), name=f"job {job_id}")
@@ -767,7 +475,7 @@ class JobEngine:
             ).fetchone()
             if row is None:
                 return False
-            held = row[0] and row[0] != owner and _pid_alive(row[0]) and (row[1] or 0) > now
+            held = row[0] and row[0] != owner and pid_alive(row[0]) and (row[1] or 0) > now
             if held:
                 return False
             db.execute(
@@ -795,33 +503,9 @@ class JobEngine:
         except (ImagenError, OSError, RuntimeError, JobRequestError) as exc:
             self.log.warning("job %s failed: %s", job_id, exc)
             await self._end(job_id, JobState.FAILED, ("failed", str(exc)))
-
-    async def _end(self, job_id: str, state: JobState, error: tuple[str, str] | None) -> None:
-        code, message = error or (None, None)
-        await self._job_update(
-            job_id,
-            "state = ?, finished_at = ?, error_code = ?, error_message = ?",
-            (state.value, _now(), code, message),
-        )
-
-    async def _end_canceled(self, job_id: str) -> None:
-        now = _now()
-
-        def cancel(db: sqlite3.Connection) -> None:
-            revision = _revise(db, job_id)
-            db.execute(
-                "UPDATE photos SET state = 'canceled', reason = 'canceled', revision = ?"
-                f" WHERE job_id = ? AND state NOT IN ({','.join('?' * len(_ENDED_PHOTO))})",
-                (revision, job_id, *_ENDED_PHOTO),
-            )
-            db.execute(
-                "UPDATE jobs SET state = 'canceled', finished_at = ?, cancel_requested = 0"
-                " WHERE id = ?",
-                (now, job_id),
-            )
-
-        await self.store.write(cancel)
-        self._changed(job_id)
+        except Exception as exc:  # a bug: the job says so instead of hanging in "running"
+            self.log.exception("job %s failed on an internal error", job_id)
+            await self._end(job_id, JobState.FAILED, ("internal", f"internal error: {exc!r}"))
 
     async def _run(self, job_id: str) -> None:
         job = await self.store.read(
@@ -830,7 +514,8 @@ class JobEngine:
         request = JobRequest.model_validate(json.loads(job["request"]))
         out_dir = Path(from_db(job["out_dir"]) or "")
         if job["state"] == "queued":
-            await self._job_update(job_id, "state = 'running', started_at = ?", (_now(),))
+            await self._job_update(job_id, "state = 'running', started_at = ?", (now_text(),))
+        await self._recheck(job_id, request)
         states, photos = await self._project_states(job_id, request, out_dir)
         if not await self._has_room(job_id, out_dir, photos):
             return
@@ -839,6 +524,7 @@ class JobEngine:
             plan=Plan(projects=tuple(s.project for s in states)),
             out_dir=out_dir,
             profile_key=request.profile_key,
+            jpeg_profile_key=request.jpeg_profile_key,
             photography_type=(
                 PhotographyType.parse(request.photography_type)
                 if request.photography_type
@@ -850,8 +536,7 @@ class JobEngine:
             send_md5=request.md5,
             run_name=job["run_name"],
         )
-        checkpoint = _StoreCheckpoint(self, job_id, photos)
-        checkpoint.engine_request_merge = request.merge
+        checkpoint = StoreCheckpoint(self, job_id, photos, merge=request.merge)
         checkpoint.track(states)
         await checkpoint.load_uploads()
         if states:
@@ -875,7 +560,7 @@ class JobEngine:
             free = (await asyncio.to_thread(shutil.disk_usage, probe)).free
         except OSError:
             return True
-        need = MIN_FREE_BYTES + OUTPUT_BYTES_PER_PHOTO * len(photos)
+        need = room_needed(len(photos))
         if free >= need:
             return True
         await self._end(
@@ -896,7 +581,7 @@ class JobEngine:
 
         def load(db: sqlite3.Connection) -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
             photos = db.execute(
-                f"SELECT job_id, {_PHOTO_COLUMNS} FROM photos WHERE job_id = ? ORDER BY idx",
+                f"SELECT {PHOTO_COLUMNS} FROM photos WHERE job_id = ? ORDER BY idx",
                 (job_id,),
             ).fetchall()
             projects = db.execute(
@@ -915,7 +600,7 @@ class JobEngine:
             kind = ImageKind.JPEG if row["kind"] == "JPEG" else ImageKind.RAW
             photo = Photo(path=path, size=row["size"], kind=kind)
             index_of[photo.path] = row["idx"]
-            if row["state"] in _ENDED_PHOTO and row["state"] != "failed":
+            if row["state"] in ENDED_PHOTO and row["state"] != "failed":
                 continue
             if row["project"] is None:
                 if row["state"] == "queued":
@@ -926,7 +611,7 @@ class JobEngine:
         states: list[ProjectState] = []
         for project_row in project_rows:
             members = by_project.get(project_row["idx"], [])
-            if not members or all(r["state"] in _ENDED_PHOTO for r, _ in members):
+            if not members or all(r["state"] in ENDED_PHOTO for r, _ in members):
                 continue
             project = PlannedProject(
                 index=project_row["idx"],
@@ -934,7 +619,7 @@ class JobEngine:
                 photos=tuple(p for _, p in members),
                 subdir=project_row["subdir"],
             )
-            states.append(_restore(project, project_row, members))
+            states.append(restore(project, project_row, members))
         if unplanned:
             first = max((r["idx"] for r in project_rows), default=0) + 1
             planned = partition_photos(
@@ -964,7 +649,7 @@ class JobEngine:
         self,
         job_id: str,
         photos: dict[Path, int],
-        checkpoint: _StoreCheckpoint,
+        checkpoint: StoreCheckpoint,
         event: RunEvent,
     ) -> None:
         sink = self._sinks.get(job_id)
@@ -993,18 +678,21 @@ class JobEngine:
                 "UPDATE photos SET bytes_done = ? WHERE job_id = ? AND idx = ?",
                 [(done, job_id, i) for i, done in values],
             )
-            _revise(db, job_id)
+            revise(db, job_id)
 
         self.store.write_soon(op, then=lambda: self._changed(job_id))
 
     async def _finish(
         self, job_id: str, request: JobRequest, photos: dict[Path, int], merge_id: str | None
     ) -> None:
-        """Merge the sidecars of edited raws, mark photos ready, and end the job."""
+        """Place exports, merge the sidecars of edited raws, mark photos ready, deliver, and
+        end the job."""
         await self.store.write(lambda db: None)  # what the runner queued is durable first
+        if request.export and request.export_folder is not None:
+            await self._place_exports(job_id, request.export_folder)
         rows = await self.store.read(
             lambda db: db.execute(
-                f"SELECT job_id, {_PHOTO_COLUMNS} FROM photos WHERE job_id = ? AND state ="
+                f"SELECT {PHOTO_COLUMNS} FROM photos WHERE job_id = ? AND state ="
                 " 'merging' ORDER BY idx",
                 (job_id,),
             ).fetchall()
@@ -1024,7 +712,7 @@ class JobEngine:
             )
 
             def ready(db: sqlite3.Connection) -> None:
-                revision = _revise(db, job_id)
+                revision = revise(db, job_id)
                 db.executemany(
                     "UPDATE photos SET state = 'ready', sidecar = ?, revision = ?"
                     " WHERE job_id = ? AND idx = ?",
@@ -1036,224 +724,147 @@ class JobEngine:
                 )  # fmt: skip
 
             await self.store.write(ready)
+            self._changed(job_id)
+        if request.deliver is not None:
+            await self._deliver(job_id, request.deliver, request.profile_key)
         await self._end(job_id, JobState.DONE, None)
 
-
-def _restore(
-    project: PlannedProject, row: sqlite3.Row, members: Sequence[tuple[sqlite3.Row, Photo]]
-) -> ProjectState:
-    """The state a previous run recorded for ``project``."""
-    state = ProjectState(project, uuid=row["uuid"])
-    for photo_row, photo in members:
-        if photo_row["state"] == "failed":
-            state.errors[photo.path] = photo_row["reason"] or "failed"
-            state.finished.add(photo.path)
-        elif photo_row["uploaded"]:
-            state.uploaded.append(photo)
-        if outputs := json.loads(photo_row["outputs"]):
-            state.outputs[photo.path] = [Path(p) for p in outputs]
-        if exports := json.loads(photo_row["exports"]):
-            state.exports[photo.path] = [Path(p) for p in exports]
-    for step in ("edit", "export"):
-        if row[step] != "none":
-            state.steps[step] = row[step]
-    state.edit_details = row["edit_details"]
-    state.done_files = set(json.loads(row["done_files"]))
-    state.extras = [Path(p) for p in json.loads(row["extras"])]
-    return state
-
-
-class _StoreCheckpoint(Checkpoint):
-    """Makes each step of one job's projects durable, and moves its photos through states."""
-
-    def __init__(self, engine: JobEngine, job_id: str, photos: dict[Path, int]) -> None:
-        self.engine = engine
-        self.job_id = job_id
-        self.photos = photos
-        self._uploads: dict[int, OpenUpload] = {}
-        self._names: dict[tuple[int, str], int] = {}
-        self._members: dict[int, list[int]] = {}
-
-    def track(self, states: Sequence[ProjectState]) -> None:
-        for state in states:
-            for photo in state.project.photos:
-                index = self.photos[photo.path]
-                self._names[(state.project.index, photo.name)] = index
-                self._members.setdefault(state.project.index, []).append(index)
-
-    async def load_uploads(self) -> None:
-        job_id = self.job_id
-        rows = await self.engine.store.read(
-            lambda db: db.execute("SELECT * FROM uploads WHERE job_id = ?", (job_id,)).fetchall()
-        )
-        for row in rows:
-            upload = MultipartUpload.model_validate(
-                {"upload_id": row["upload_id"], "key": row["key"], "parts": json.loads(row["urls"])}
-            )
-            done = frozenset(json.loads(row["done_parts"]))
-            self._uploads[row["photo_idx"]] = OpenUpload(upload, row["part_size"], done)
-
-    def index_of_name(self, project: int, name: str) -> int | None:
-        return self._names.get((project, name))
-
-    async def _project(self, project: int, sql: str, params: Sequence[Any]) -> None:
-        job_id = self.job_id
-        await self.engine.store.write(
+    async def _place_exports(self, job_id: str, folder: str) -> None:
+        """Every edited photo's exports, copied beside its original (see ``exports``)."""
+        rows = await self.store.read(
             lambda db: db.execute(
-                f"UPDATE projects SET {sql} WHERE job_id = ? AND idx = ?",
-                (*params, job_id, project),
-            )
+                "SELECT idx, path, exports FROM photos WHERE job_id = ?"
+                " AND state IN ('merging', 'ready', 'applied') AND exports != '[]'",
+                (job_id,),
+            ).fetchall()
         )
 
-    async def created(self, project: int, uuid: str) -> None:
-        await self._project(project, "uuid = ?", (uuid,))
+        def place() -> list[tuple[str, int]]:
+            placed = []
+            for row in rows:
+                photo = Path(from_db(row["path"]) or "")
+                try:
+                    paths = [
+                        str(place_export(Path(e), photo, folder))
+                        for e in json.loads(row["exports"])
+                    ]
+                except OSError as exc:
+                    self.log.warning("could not place the export of %s: %s", photo, exc)
+                    continue
+                placed.append((dumps(paths), row["idx"]))
+            return placed
 
-    async def uploaded(self, photo: Photo) -> None:
-        await self.engine._photo_update(
-            self.job_id, self.photos[photo.path], "uploaded = 1, state = 'editing'", ()
-        )
-
-    def failed(self, photo: Photo, reason: str) -> None:
-        self.engine._photo_update_soon(
-            self.job_id, self.photos[photo.path], "state = 'failed', reason = ?", (to_db(reason),)
-        )
-
-    async def step(self, project: int, step: Step, stage: str, details: str | None = None) -> None:
-        if stage == "reset":
-            job_id = self.job_id
-
-            def reset(db: sqlite3.Connection) -> None:
-                db.execute(
-                    "UPDATE projects SET uuid = NULL, edit = 'none', export = 'none',"
-                    " edit_details = NULL, done_files = '[]', extras = '[]'"
-                    " WHERE job_id = ? AND idx = ?",
-                    (job_id, project),
-                )
-                db.execute(
-                    "UPDATE photos SET uploaded = 0, outputs = '[]', exports = '[]'"
-                    " WHERE job_id = ? AND project = ? AND state != 'failed'",
-                    (job_id, project),
-                )
-
-            await self.engine.store.write(reset)
-            return
-        if step == "edit" and stage == "done":
-            await self._project(project, "edit = ?, edit_details = ?", (stage, details))
-        else:
-            await self._project(project, f"{step} = ?", (stage,))
-
-    async def downloaded(
-        self, project: int, step: Step, name: str, photo: Photo | None, path: Path
-    ) -> None:
-        job_id = self.job_id
-        key = f"{step}/{collision_key(name)}"
-        column = "exports" if step == "export" else "outputs"
-        index = self.photos[photo.path] if photo is not None else None
+        placed = await asyncio.to_thread(place)
 
         def record(db: sqlite3.Connection) -> None:
-            db.execute(
-                "UPDATE projects SET done_files = json_insert(done_files, '$[#]', json(?))"
-                + (", extras = json_insert(extras, '$[#]', json(?))" if index is None else "")
-                + " WHERE job_id = ? AND idx = ?",
-                (dumps(key), *(() if index is not None else (dumps(str(path)),)), job_id, project),
+            revision = revise(db, job_id)
+            db.executemany(
+                "UPDATE photos SET exports = ?, revision = ? WHERE job_id = ? AND idx = ?",
+                [(paths, revision, job_id, index) for paths, index in placed],
             )
-            if index is not None:
+
+        await self.store.write(record)
+        self._changed(job_id)
+
+    async def deliver(self, job_id: str, spec: DeliverySpec) -> JobView:
+        """Deliver an ended job's exports (in the background; photos show each delivery)."""
+        view = await self.get(job_id)
+        if not view.state.ended:
+            raise JobConflict(f"Job {job_id} is {view.state.value}; deliver once it has ended")
+        request = JobRequest.model_validate(view.request | {"photos": [{"path": "/-"}]})
+        if not (request.export or request.smart):
+            raise JobRequestError(
+                f"Job {job_id} exported no JPEGs (it was created without export)", path="to"
+            )
+        await self._job_update(job_id, "state = 'running', finished_at = NULL")
+        live = self._live.setdefault(job_id, Live())
+
+        async def run() -> None:
+            try:
+                await self._deliver(job_id, spec, request.profile_key)
+            except DeliveryError as exc:
+                await self._end(job_id, JobState.FAILED, ("delivery", str(exc)))
+                return
+            await self._end(job_id, JobState.DONE, None)
+
+        live.task = asyncio.create_task(run(), name=f"deliver {job_id}")
+        return await self.get(job_id)
+
+    async def _deliver(self, job_id: str, spec: DeliverySpec, profile: int | None) -> None:
+        """Each ready photo's JPEG not yet delivered to ``spec.to``; each result recorded as
+        it arrives, so a restarted bridge delivers nothing twice."""
+        target = spec.to
+        rows = await self.store.read(
+            lambda db: db.execute(
+                "SELECT p.idx, p.kind, p.outputs, p.exports FROM photos p WHERE p.job_id = ?"
+                " AND p.state IN ('ready', 'applied') AND NOT EXISTS (SELECT 1 FROM deliveries d"
+                " WHERE d.job_id = p.job_id AND d.photo_idx = p.idx AND d.target = ? AND d.ok)"
+                " ORDER BY p.idx",
+                (job_id, target),
+            ).fetchall()
+        )
+        items = []
+        for row in rows:
+            files = json.loads(row["exports"]) or [
+                o for o in json.loads(row["outputs"]) if o.lower().endswith((".jpg", ".jpeg"))
+            ]
+            if files:
+                items.append(
+                    DeliveryItem(
+                        Path(files[0]), job_id=job_id, photo=row["idx"],
+                        profile=str(profile) if profile is not None else None,
+                    )
+                )  # fmt: skip
+        if not items:
+            return
+        by_source = {str(item.path): item.photo for item in items}
+        options = ImagekitOptions(
+            folder=spec.folder or "/", tags=tuple(spec.tags),
+            max_file_mb=self.settings.imagekit_max_file_mb,
+            custom_metadata=self.settings.imagekit_custom_metadata,
+        )  # fmt: skip
+
+        def recorded(event: DeliveryEvent) -> None:
+            result = event.result
+            if event.kind != "finished" or result is None:
+                return
+            index = by_source.get(result.source)
+            if index is None:
+                return
+            view = DeliveryView(
+                target=target, ok=result.ok, status=result.status, file_name=result.file_name,
+                remote_id=result.remote_id, url=result.url, error=result.error,
+                changes=list(result.changes),
+            )  # fmt: skip
+            now = now_text()
+
+            def op(db: sqlite3.Connection) -> None:
                 db.execute(
-                    f"UPDATE photos SET {column} = json_insert({column}, '$[#]', json(?))"
-                    " WHERE job_id = ? AND idx = ?",
-                    (dumps(str(path)), job_id, index),
+                    "INSERT OR REPLACE INTO deliveries (job_id, photo_idx, target, ok, result,"
+                    " delivered_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (job_id, index, target, int(result.ok), view.model_dump_json(), now),
+                )
+                db.execute(
+                    "UPDATE photos SET revision = ? WHERE job_id = ? AND idx = ?",
+                    (revise(db, job_id), job_id, index),
                 )
 
-        await self.engine.store.write(record)
+            self.store.write_soon(op, then=lambda: self._changed(job_id))
 
-    async def upload_opened(self, photo: Photo, upload: OpenUpload) -> None:
-        job_id, index = self.job_id, self.photos[photo.path]
-        parts = [part.model_dump(mode="json") for part in upload.upload.parts]
-        self._uploads[index] = upload
-        await self.engine.store.write(
-            lambda db: db.execute(
-                "INSERT OR REPLACE INTO uploads (job_id, photo_idx, upload_id, key, part_size,"
-                " urls, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    job_id,
-                    index,
-                    upload.upload.upload_id,
-                    upload.upload.key,
-                    upload.part_size,
-                    dumps(parts),
-                    time.time(),
-                ),
-            )
+        emulator_url = await self._delivery_emulator(target)
+        client = open_client(
+            self.settings, target, emulator_url=emulator_url, options=options, logger=self.log
         )
+        async with client:
+            await deliver_all(client, items, on_event=recorded)
+        await self.store.write(lambda db: None)  # every result recorded
 
-    def part_done(self, photo: Photo, number: int) -> None:
-        job_id, index = self.job_id, self.photos[photo.path]
-        self.engine.store.write_soon(
-            lambda db: db.execute(
-                "UPDATE uploads SET done_parts = json_insert(done_parts, '$[#]', ?)"
-                " WHERE job_id = ? AND photo_idx = ?",
-                (number, job_id, index),
-            )
-        )
-
-    async def upload_closed(self, photo: Photo) -> None:
-        job_id, index = self.job_id, self.photos[photo.path]
-        self._uploads.pop(index, None)
-        await self.engine.store.write(
-            lambda db: db.execute(
-                "DELETE FROM uploads WHERE job_id = ? AND photo_idx = ?", (job_id, index)
-            )
-        )
-
-    def open_upload(self, photo: Photo) -> OpenUpload | None:
-        return self._uploads.get(self.photos[photo.path])
-
-    def keeps_open_uploads(self) -> bool:
-        live = self.engine._live.get(self.job_id)
-        return not (live is not None and live.canceled)
-
-    def phase(self, project: int, phase: str) -> None:
-        """Photos of ``project`` move on with it: upload, then (after the edit) download."""
-        moves = {"upload": ("queued", "uploading"), "download": ("editing", "downloading")}
-        if phase not in moves:
-            return
-        before, after = moves[phase]
-        job_id = self.job_id
-        members = self._members.get(project, [])
-
-        def move(db: sqlite3.Connection) -> None:
-            revision = _revise(db, job_id)
-            db.executemany(
-                "UPDATE photos SET state = ?, revision = ? WHERE job_id = ? AND idx = ?"
-                " AND state = ?",
-                [(after, revision, job_id, i, before) for i in members],
-            )
-
-        self.engine.store.write_soon(move, then=lambda: self.engine._changed(job_id))
-
-    def photo_finished(self, event: PhotoFinished) -> None:
-        result = event.result
-        index = self.photos[result.photo.path]
-        if result.status is not PhotoStatus.EDITED:
-            return  # failures were recorded by failed(); a cancel is recorded by the engine
-        outputs = [str(p) for p in result.outputs]
-        merge = (
-            self.engine_request_merge
-            and result.photo.kind is ImageKind.RAW
-            and not result.photo.is_dng
-            and any(o.lower().endswith(".xmp") for o in outputs)
-        )
-        hdr = next((o for o in outputs if o.lower().endswith("_hdr.dng")), None)
-        self.engine._photo_update_soon(
-            self.job_id,
-            index,
-            "state = ?, outputs = ?, exports = ?, hdr_output = ?",
-            (
-                "merging" if merge else "ready",
-                dumps(outputs),
-                dumps([str(p) for p in result.exports]),
-                to_db(hdr),
-            ),
-        )
-
-    engine_request_merge: bool = True
+    async def _delivery_emulator(self, target: Target) -> str | None:
+        """No key for ``target``: the embedded emulator stands in (started if need be)."""
+        if not uses_emulator(self.settings, target):
+            return None
+        self.log.warning(emulator_notice(target))
+        if self.emulator is None:
+            config = EmulatorConfig(faults=FaultConfig.from_env(os.environ))
+            self.emulator = await self._extra.enter_async_context(running_emulator(config))
+        return self.emulator.imgwire_url if target == "imgwire" else self.emulator.imagekit_url

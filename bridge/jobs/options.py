@@ -15,6 +15,10 @@ from bridge.jobs.models import JobRequest, Tools
 from bridge.jobs.plan import Expectation, ImageKind
 
 SMART_EXPECTATION = Expectation(ImageKind.JPEG, "Smart Editing edits JPEG files only")
+HDR_EXPECTATION = Expectation(
+    ImageKind.RAW,
+    "HDR merge of a profile edit takes RAW brackets only (--smart --hdr-merge takes JPEGs)",
+)
 _KINDS = {"RAW": ImageKind.RAW, "JPG": ImageKind.JPEG, "JPEG": ImageKind.JPEG}
 
 
@@ -38,13 +42,13 @@ def tool_options(tools: Tools, *, smart: bool) -> tuple[EditOptions, I2IEditOpti
     return options, None
 
 
-def resolve_profile(profiles: Sequence[Profile], key: int) -> Profile:
+def resolve_profile(profiles: Sequence[Profile], key: int, field: str = "profile_key") -> Profile:
     for profile in profiles:
         if profile.profile_key == key:
             return profile
     raise JobRequestError(
         f"No profile with key {key}; GET /v1/profiles (or `imagen-bridge profiles`) lists yours",
-        path="profile_key",
+        path=field,
     )
 
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+
+from bridge.xmp.formats import IMAGEN_JPEG_EXTENSIONS, IMAGEN_RAW_EXTENSIONS, extension_of
+
+# One definition, shared with sidecar placement; re-exported for the runner.
+from bridge.xmp.formats import collision_key as collision_key
 
 
 class ImageKind(StrEnum):
@@ -26,29 +30,21 @@ class ImageKind(StrEnum):
     JPEG = "JPG"
 
 
-RAW_EXTENSIONS = [
-    *(".dng", ".nef", ".cr2", ".arw", ".nrw", ".crw", ".srf", ".sr2", ".orf", ".raw"),
-    *(".rw2", ".raf", ".ptx", ".pef", ".rwl", ".srw", ".cr3", ".3fr", ".fff"),
-]
-JPEG_EXTENSIONS = [".jpg", ".jpeg"]
+RAW_EXTENSIONS = [f".{ext}" for ext in IMAGEN_RAW_EXTENSIONS]
+JPEG_EXTENSIONS = [f".{ext}" for ext in IMAGEN_JPEG_EXTENSIONS]
 SUPPORTED_HINT = (
     f"Imagen edits RAW files ({' '.join(RAW_EXTENSIONS)}) and JPEG files "
     f"({' '.join(JPEG_EXTENSIONS)}); extensions are case-insensitive."
 )
-_KIND_BY_EXTENSION = dict.fromkeys(RAW_EXTENSIONS, ImageKind.RAW) | dict.fromkeys(
-    JPEG_EXTENSIONS, ImageKind.JPEG
+_KIND_BY_EXTENSION = dict.fromkeys(IMAGEN_RAW_EXTENSIONS, ImageKind.RAW) | dict.fromkeys(
+    IMAGEN_JPEG_EXTENSIONS, ImageKind.JPEG
 )
 _KIND_WORDS = {ImageKind.RAW: "RAW", ImageKind.JPEG: "JPEG"}
 
 
 def kind_of(path: Path) -> ImageKind | None:
     """The kind a file name says it is, or None for anything Imagen does not edit."""
-    return _KIND_BY_EXTENSION.get(path.suffix.lower())
-
-
-def collision_key(name: str) -> str:
-    """Equal keys mean Imagen or a case-insensitive disk could confuse the two names."""
-    return unicodedata.normalize("NFC", name).casefold()
+    return _KIND_BY_EXTENSION.get(extension_of(path.name))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from bridge.jobs.models import MAX_PHOTOS
-from bridge.xmp.reports import MergeSummaryView
 from bridge.xmp.sidecar import Naming
 
 API_VERSION = 1
@@ -75,9 +74,3 @@ class UndoRequest(_Strict):
         if (self.merge_id is not None) == self.last:
             raise ValueError("give exactly one of merge_id or last: true")
         return self
-
-
-class MergeList(BaseModel):
-    """Every merge that wrote something, newest first."""
-
-    merges: list[MergeSummaryView]

@@ -24,14 +24,17 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel
 
+from bridge.commands.console import UsageError
+from bridge.commands.merge import find_sources
 from bridge.server.errors import ApiError, ErrorDetail, conflict, not_found, validation_failed
-from bridge.server.models import MergeList, MergeRequest, UndoRequest
+from bridge.server.models import MergeRequest, UndoRequest
 from bridge.server.operations import Call, Operation, json_body, json_response
 from bridge.server.state import SETTINGS
-from bridge.xmp.batch import apply_plan, collect_sources, plan_merge, preview_plan
+from bridge.xmp.batch import apply_plan, plan_merge, preview_plan
 from bridge.xmp.errors import XmpError
 from bridge.xmp.journal import Journal
 from bridge.xmp.reports import (
+    MergeList,
     MergeResult,
     UndoResult,
     merge_result,
@@ -126,8 +129,9 @@ def _path_problem(field: str, path: Path, *, folder: bool) -> ErrorDetail | None
 
 
 def run_merge(request: MergeRequest, data_dir: Path) -> MergeResult:
-    """Plan and apply (or preview) one merge; bad paths are 422s naming the field."""
-    into = Path(request.into)
+    """Plan and apply (or preview) one merge, finding the sources as ``merge`` does (with
+    ``recursive``, in source subfolders too); bad paths are 422s naming the field."""
+    into, recursive = Path(request.into), request.recursive
     problems = [
         problem
         for field, path, folder in [
@@ -139,13 +143,11 @@ def run_merge(request: MergeRequest, data_dir: Path) -> MergeResult:
     if problems:
         raise validation_failed(problems)
     try:
-        files = collect_sources(Path(source) for source in request.sources)
-    except OSError as exc:
-        raise _invalid("sources", shown(exc)) from exc
-    if not files:
-        raise _invalid("sources", "no .xmp files found in the given sources")
+        files = find_sources([Path(source) for source in request.sources], recursive=recursive)
+    except UsageError as exc:
+        raise _invalid("sources", str(exc)) from exc
     try:
-        plan = plan_merge(files, into, recursive=request.recursive, naming=request.naming)
+        plan = plan_merge(files, into, recursive=recursive, naming=request.naming)
     except XmpError as exc:
         raise _invalid("into", shown(exc)) from exc
     now = datetime.now().astimezone()

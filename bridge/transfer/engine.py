@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, Literal, Self, TypeVar
 
 import httpx
 
+from bridge.durable import fsync_dir, fsync_file, link_new, make_dirs, open_new
 from bridge.transfer.errors import TransferError
 from bridge.transfer.files import (
     CHUNK_SIZE,
@@ -265,9 +266,10 @@ class Transfer:
 
         The name is reduced to a base name (or refused, TransferError code
         ``UnsafeFileName``) and proven to stay inside ``dest_dir``. Bytes go to
-        a temp file beside the target, a dropped connection resumes with
-        ``Range``, the length is checked, the file is fsynced and published
-        atomically. An existing file of that name is replaced only with
+        a temp file beside the target; a body shorter than storage promised
+        (its Content-Length, Content-Range or the file's size; a body with no
+        length at all is not trusted) resumes with ``Range``; the file is
+        fsynced and published atomically. An existing file of that name is replaced only with
         ``overwrite``; otherwise an identical one is accepted and a different
         one is kept and reported (code ``FileExists``): a server can never
         silently clobber a file. Local disk trouble is code ``LocalWriteFailed``.
@@ -282,10 +284,8 @@ class Transfer:
             ) from exc
         temp = target.with_name(f".{base[:40]}.{secrets.token_hex(6)}.part")
         try:
-            await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
-            # O_EXCL: never write through a file or link that is already there.
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0))
-            with os.fdopen(fd, "wb") as handle:
+            await asyncio.to_thread(make_dirs, target.parent)
+            with os.fdopen(open_new(temp), "wb") as handle:
                 counter = ByteCounter(on_progress or self._on_progress, "download", base, 0)
                 state = _Download(base, handle, counter)
                 state.progress.start()
@@ -334,11 +334,11 @@ class Transfer:
                         state.write(chunk)
             except (httpx.RequestError, httpx.InvalidURL) as exc:
                 raise _transport_failure(exc) from exc
-        if not state.encoded and state.total is not None and state.written != state.total:
-            raise _Failure(f"connection ended after {state.written} of {state.total} bytes")
+        _check_complete(state)
 
     def _position(self, state: _Download, response: httpx.Response) -> None:
-        """Decide where the body starts: resume (206 at our offset) or from scratch.
+        """Decide where the body starts: resume (206 at our offset) or from scratch, and note
+        what this answer promises (its end, the file's size) for :func:`_check_complete`.
 
         A body the server encoded anyway (``Content-Encoding: gzip`` despite
         ``identity``) is decoded; its lengths are of the encoded form, so it is
@@ -346,18 +346,31 @@ class Transfer:
         """
         encoding = response.headers.get("Content-Encoding", "").strip().lower()
         state.encoded = encoding not in ("", "identity")
+        declared = response.headers.get("Content-Length")
+        chunked = "chunked" in response.headers.get("Transfer-Encoding", "").lower()
+        # The HTTP layer holds a body to its Content-Length or chunked framing; a body with
+        # neither ends when the connection does, cut or not.
+        state.framed = declared is not None or chunked
         if response.status_code == 206 and not state.encoded:
             span = _content_range(response.headers.get("Content-Range"))
             if span is None or span[0] != state.written:
                 state.restart()
                 raise _Failure("storage answered a resume with an unexpected Content-Range")
-            state.total = span[1]
+            _, last, total = span
+            if total is not None and state.total is not None and total != state.total:
+                state.restart()
+                raise _Failure(
+                    f"the file on storage changed size ({state.total} -> {total} bytes) while "
+                    "it was being downloaded; starting over"
+                )
+            state.total = total if total is not None else state.total
+            state.answer_end = last + 1
         else:
             if state.written:
                 self._log.info("%s: storage ignored the resume request; starting over", state.name)
                 state.restart()
-            encoded_length = None if state.encoded else response.headers.get("Content-Length")
-            state.total = _int_or_none(encoded_length)
+            state.total = None if state.encoded else _int_or_none(declared)
+            state.answer_end = state.total
         state.progress.total = state.total or 0
 
     # -- the retry loop ------------------------------------------------------------
@@ -413,7 +426,9 @@ class _Download:
     handle: BinaryIO
     progress: ByteCounter
     written: int = 0
-    total: int | None = None
+    total: int | None = None  # the file's size, as storage declared it
+    answer_end: int | None = None  # where the current answer's body says it ends
+    framed: bool = True  # the current answer's end is marked (Content-Length or chunked)
     encoded: bool = False
 
     def write(self, chunk: bytes) -> None:
@@ -425,7 +440,22 @@ class _Download:
         self.handle.seek(0)
         self.handle.truncate()
         self.written = 0
+        self.total = None
         self.progress.set(0, 0)
+
+
+def _check_complete(state: _Download) -> None:
+    """Publish nothing storage did not fully send: what arrived must be what the answer
+    promised, and the whole file; otherwise this try failed (the next resumes from here)."""
+    if state.answer_end is not None and state.written != state.answer_end:
+        raise _Failure(f"the body ended at byte {state.written} of the {state.answer_end} sent")
+    if state.total is not None and state.written != state.total:
+        raise _Failure(f"only {state.written} of {state.total} bytes arrived")
+    if state.total is None and state.answer_end is None and not state.framed:
+        raise _Failure(
+            "storage sent no length, so a body ended by a closed connection cannot be told "
+            "from a cut one"
+        )
 
 
 async def _size_of(path: Path, name: str) -> int:
@@ -510,12 +540,17 @@ def _transport_failure(exc: httpx.RequestError | httpx.InvalidURL) -> _Failure:
     )
 
 
-def _content_range(value: str | None) -> tuple[int, int | None] | None:
+def _content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    """``(first, last, total)`` of ``bytes first-last/total`` (total None for ``*``); None
+    unless it is a span that makes sense."""
     match = _CONTENT_RANGE.match(value or "")
     if match is None:
         return None
-    total = match.group(3)
-    return int(match.group(1)), None if total == "*" else int(total)
+    first, last = int(match.group(1)), int(match.group(2))
+    total = None if match.group(3) == "*" else int(match.group(3))
+    if last < first or (total is not None and last >= total):
+        return None
+    return first, last, total
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -524,7 +559,7 @@ def _int_or_none(value: str | None) -> int | None:
 
 def _flush_and_sync(handle: BinaryIO) -> None:
     handle.flush()
-    os.fsync(handle.fileno())
+    fsync_file(handle.fileno())
 
 
 def _publish(temp: Path, target: Path, *, overwrite: bool, name: str) -> None:
@@ -533,14 +568,15 @@ def _publish(temp: Path, target: Path, *, overwrite: bool, name: str) -> None:
         temp.replace(target)
     else:
         try:
-            target.hardlink_to(temp)  # atomic create-if-absent; the caller removes the temp name
+            linked = link_new(temp, target)  # the caller removes the temp name
         except FileExistsError:
             _require_same(temp, target, name)
-        except OSError:  # a file system without hard links: check, then rename
+            linked = True
+        if not linked:  # a file system without hard links: check, then rename
             if target.exists():
                 _require_same(temp, target, name)
             temp.replace(target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def _require_same(temp: Path, target: Path, name: str) -> None:
@@ -551,14 +587,3 @@ def _require_same(temp: Path, target: Path, name: str) -> None:
             name=name,
             code="FileExists",
         )
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable (POSIX; Windows has no directory handles to sync)."""
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

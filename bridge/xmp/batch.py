@@ -29,15 +29,20 @@ from enum import StrEnum
 from itertools import islice
 from pathlib import Path
 
+from bridge.durable import fsync_dir
 from bridge.xmp.errors import JournalError, PublishError, XmpError
+from bridge.xmp.formats import (
+    EMBEDDED_XMP_EXTENSIONS,
+    PHOTO_EXTENSIONS,
+    SIDECAR_RAW_EXTENSIONS,
+    collision_key,
+    split_name,
+)
 from bridge.xmp.journal import Journal, new_merge_id
 from bridge.xmp.merge import CrsChanges, check_belongs, crs_changes, merge_crs
 from bridge.xmp.packet import DEFAULT_MAX_BYTES, parse_xmp, serialize_xmp
-from bridge.xmp.publish import Snapshot, fsync_dir, publish, read_snapshot
+from bridge.xmp.publish import Snapshot, publish, read_snapshot
 from bridge.xmp.sidecar import (
-    EMBEDDED_XMP_EXTENSIONS,
-    PHOTO_EXTENSIONS,
-    RAW_EXTENSIONS,
     SIDECAR_EXTENSION,
     Folder,
     Naming,
@@ -46,8 +51,6 @@ from bridge.xmp.sidecar import (
     declared_extension,
     is_listed,
     locate_sidecar,
-    name_key,
-    split_name,
 )
 
 #: Files per journal transaction: bounds memory and the compare-before-publish window.
@@ -172,8 +175,8 @@ class _PhotoIndex:
                 stem, ext = split_name(name)
                 if ext in PHOTO_EXTENSIONS:
                     photo = folder_path / name
-                    index.by_stem.setdefault(name_key(stem), []).append(photo)
-                    index.by_name.setdefault(name_key(name), []).append(photo)
+                    index.by_stem.setdefault(collision_key(stem), []).append(photo)
+                    index.by_name.setdefault(collision_key(name), []).append(photo)
         return index
 
 
@@ -228,7 +231,7 @@ def _plan_one(source: Path, index: _PhotoIndex, where: str, naming: Naming) -> P
         return PlanItem(source, refusal=f"{source.name} is not an .xmp sidecar")
     # A darktable-style name (IMG_1.CR2.xmp) names the photo exactly.
     exact = split_name(stem)[1] in PHOTO_EXTENSIONS
-    candidates = (index.by_name if exact else index.by_stem).get(name_key(stem), [])
+    candidates = (index.by_name if exact else index.by_stem).get(collision_key(stem), [])
     if not candidates:
         pattern = stem if exact else f"{stem}.*"
         return PlanItem(source, refusal=f"no photo named {pattern} under {where}")
@@ -241,7 +244,7 @@ def _plan_one(source: Path, index: _PhotoIndex, where: str, naming: Naming) -> P
             "merge one folder at a time",
         )
     photos = sorted(candidates)
-    raws = [p for p in photos if split_name(p.name)[1] in RAW_EXTENSIONS]
+    raws = [p for p in photos if split_name(p.name)[1] in SIDECAR_RAW_EXTENSIONS]
     if len(raws) > 1 and naming is Naming.DARKTABLE:
         return PlanItem(
             source,
@@ -268,7 +271,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def _target_key(location: SidecarLocation) -> tuple[Path, str]:
     """The folder as is, the name as the (maybe case-insensitive) file system compares it."""
-    return location.sidecar.parent, name_key(location.sidecar.name)
+    return location.sidecar.parent, collision_key(location.sidecar.name)
 
 
 def _refuse_shared_targets(items: list[PlanItem]) -> tuple[PlanItem, ...]:

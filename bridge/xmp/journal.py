@@ -31,15 +31,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
+from bridge.durable import fsync_dir, make_dirs, write_new
 from bridge.xmp.errors import JournalError, PublishError
-from bridge.xmp.publish import (
-    Snapshot,
-    fsync_dir,
-    publish,
-    read_snapshot,
-    remove_published,
-    write_new,
-)
+from bridge.xmp.publish import Snapshot, publish, read_snapshot, remove_published
 
 JOURNAL_FILE = "bridge.sqlite3"
 """Shared with the job store (``bridge.jobs.store``): a job and its merges live in one file."""
@@ -191,7 +185,7 @@ def _write_backup(job: tuple[Path, Snapshot]) -> OSError | None:
     path, old = job
     assert old.data is not None
     try:
-        write_new(path, old.data, mode=0o600)
+        write_new(path, old.data)  # ordinary file mode; the backup folders are 0o700
     except OSError as exc:
         return exc
     return None
@@ -208,7 +202,7 @@ class Journal:
         self.data_dir = data_dir
         self.backup_root = data_dir / BACKUP_DIR
         try:
-            self.backup_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_dirs(self.backup_root, mode=0o700)
             self._db = sqlite3.connect(data_dir / JOURNAL_FILE, timeout=30.0)
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(f"Cannot open the merge journal in {data_dir}: {exc}") from exc
@@ -301,11 +295,12 @@ class Journal:
             (folder / name, old) for name, (old, _) in zip(backups, writes, strict=True) if name
         ]
         try:
-            folder.mkdir(mode=0o700, exist_ok=True)
+            make_dirs(folder, mode=0o700)
             run = executor.map if executor is not None else map
             failure = next((e for e in list(run(_write_backup, jobs)) if e is not None), None)
             if failure is not None:
                 raise failure
+            fsync_dir(folder)  # every backup's name is on disk before its row is committed
         except OSError as exc:
             for path, _ in jobs:
                 with contextlib.suppress(OSError):
@@ -313,7 +308,6 @@ class Journal:
             raise JournalError(
                 f"Cannot back up into {folder}: {exc.strerror or exc}; nothing was changed"
             ) from exc
-        fsync_dir(folder)
         rows = [
             (
                 merge_id,

@@ -25,7 +25,7 @@ from pathlib import Path, PurePath, PureWindowsPath
 from lxml import etree
 
 from bridge.xmp.errors import XmpMismatchError
-from bridge.xmp.formats import is_raw_file
+from bridge.xmp.formats import collision_key, is_raw_file
 from bridge.xmp.layout import (
     clone_into,
     new_description,
@@ -134,9 +134,9 @@ def _same_photo(raw_name: str, photo: Path) -> bool:
     # RawFileName is a bare name; tolerate a path in either separator style.
     name = PureWindowsPath(raw_name.strip()).name
     wanted = PurePath(name)
-    if wanted.name.casefold() == photo.name.casefold():
+    if collision_key(wanted.name) == collision_key(photo.name):
         return True
-    return bool(wanted.stem) and wanted.stem.casefold() == photo.stem.casefold()
+    return bool(wanted.stem) and collision_key(wanted.stem) == collision_key(photo.stem)
 
 
 def _fresh_packet() -> XmpPacket:

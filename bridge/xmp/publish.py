@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.durable import FILE_MODE, fsync_dir, link_new, write_new
 from bridge.xmp.errors import PublishConflictError, PublishError
 
 #: Write permission for anyone: a sidecar without it was locked by its owner on purpose.
@@ -100,13 +101,6 @@ def _read_all(fd: int, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
 def _still(path: Path, expected: bytes | None) -> bool:
     """Compare-before-publish: does ``path`` hold exactly ``expected`` (``None``: nothing)?"""
     if expected is None and not path.parent.is_dir():
@@ -116,37 +110,6 @@ def _still(path: Path, expected: bytes | None) -> bool:
     except PublishError:
         return False  # grew past the old size, or became unreadable: not what we read
     return current == expected
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make renames and new names in ``folder`` durable; not possible everywhere (Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_new(path: Path, data: bytes, *, mode: int = 0o666) -> None:
-    """Create ``path`` (never overwriting: FileExistsError), write ``data``, fsync it.
-
-    ``mode`` is filtered by the umask, as for any new file. On failure nothing is left.
-    """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
-    try:
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except BaseException:
-        _unlink_quietly(path)
-        raise
 
 
 def _make_temp(folder: Path, data: bytes, mode: int | None) -> Path:
@@ -218,7 +181,7 @@ def publish(
     finally:
         _unlink_quietly(temp)
     if sync_dir:
-        fsync_dir(target.parent)
+        sync_folder(target, "written")
 
 
 def _changed_error(target: Path) -> PublishConflictError:
@@ -237,16 +200,10 @@ def _replace_existing(snapshot: Snapshot, temp: Path) -> None:
 def _create_new(target: Path, temp: Path, data: bytes, mode: int | None) -> None:
     """Publish without overwriting: a hard link fails if ``target`` appeared meanwhile."""
     try:
-        os.link(temp, target)
-        return
-    except FileExistsError:
-        raise _changed_error(target) from None
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
-            raise
-    # No hard links here (FAT/exFAT cards, some network shares): create exclusively instead.
-    try:
-        write_new(target, data, mode=0o666 if mode is None else mode)
+        if link_new(temp, target):
+            return
+        # No hard links here (FAT/exFAT cards, some network shares): create exclusively.
+        write_new(target, data, mode=FILE_MODE if mode is None else mode)
     except FileExistsError:
         raise _changed_error(target) from None
 
@@ -264,4 +221,16 @@ def remove_published(snapshot: Snapshot) -> None:
         return
     except OSError as exc:
         raise PublishError(f"Cannot remove {target}: {_reason(exc)}") from exc
-    fsync_dir(target.parent)
+    sync_folder(target, "removed")
+
+
+def sync_folder(target: Path, done: str) -> None:
+    """Sync the folder of ``target`` after it was ``done`` (written, removed); a failure is a
+    PublishError that says the change happened but may not survive a crash."""
+    try:
+        fsync_dir(target.parent)
+    except OSError as exc:
+        raise PublishError(
+            f"{target} was {done}, but its folder could not be synced to disk "
+            f"({_reason(exc)}); the change may be lost if the computer crashes"
+        ) from exc

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from bridge import APP_NAME
 from bridge.xmp.batch import ItemStatus, MergePlan, MergeReport
 from bridge.xmp.journal import MergeSummary, UndoReport
 from bridge.xmp.sidecar import Naming
@@ -54,13 +55,14 @@ class MergeCounts(BaseModel):
 
 
 class MergeResult(BaseModel):
-    """A merge (or its dry run): ``merge_id`` is what undo takes, null when nothing was written."""
+    """A merge (or its dry run): ``merge_id`` is what undo takes, null when nothing was written;
+    ``ok``: nothing was refused or failed."""
 
+    ok: bool
     merge_id: str | None
     dry_run: bool
     into: str
     naming: Naming
-    ok: bool
     counts: MergeCounts
     undo: str | None
     items: list[MergeItemView]
@@ -73,6 +75,9 @@ class UndoItemView(BaseModel):
 
 
 class UndoResult(BaseModel):
+    """``ok`` and ``complete``: every file of the merge is back as it was before it."""
+
+    ok: bool
     merge_id: str
     complete: bool
     items: list[UndoItemView]
@@ -88,15 +93,22 @@ class MergeSummaryView(BaseModel):
     undone_at: str | None
 
 
-def merge_result(plan: MergePlan, report: MergeReport) -> MergeResult:
+class MergeList(BaseModel):
+    """Every merge that wrote something, newest first."""
+
+    merges: list[MergeSummaryView]
+
+
+def merge_result(plan: MergePlan, report: MergeReport, *, program: str = APP_NAME) -> MergeResult:
+    """``program`` is how the ``undo`` hint names this program."""
     return MergeResult(
+        ok=report.ok,
         merge_id=report.merge_id,
         dry_run=report.dry_run,
         into=shown(plan.into_dir),
         naming=plan.naming,
-        ok=report.ok,
         counts=MergeCounts(**{status.value: report.count(status) for status in ItemStatus}),
-        undo=f"imagen-bridge undo {report.merge_id}" if report.merge_id else None,
+        undo=f"{program} undo {report.merge_id}" if report.merge_id else None,
         items=[
             MergeItemView(
                 source=shown(item.source),
@@ -117,6 +129,7 @@ def merge_result(plan: MergePlan, report: MergeReport) -> MergeResult:
 
 def undo_result(report: UndoReport) -> UndoResult:
     return UndoResult(
+        ok=report.complete,
         merge_id=report.merge_id,
         complete=report.complete,
         items=[

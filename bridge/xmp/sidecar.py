@@ -5,47 +5,37 @@ sharing a stem (``IMG_1.CR2`` + ``IMG_1.NEF``) would share one sidecar. We refus
 than guess. darktable's ``IMG_1.CR2.xmp`` is written only on request.
 
 File systems photographers use (APFS, NTFS, exFAT) are case-insensitive and may store names in
-decomposed Unicode, so every comparison goes through :func:`name_key`, and an existing sidecar
-keeps the exact name it has on disk (``IMG_1.XMP`` stays ``IMG_1.XMP``).
+decomposed Unicode, so every comparison goes through
+:func:`~bridge.xmp.formats.collision_key`, and an existing sidecar keeps the exact name it has
+on disk (``IMG_1.XMP`` stays ``IMG_1.XMP``).
 """
 
 from __future__ import annotations
 
 import os
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 from bridge.xmp.errors import EmbeddedXmpPhotoError, SidecarRefusedError
-from bridge.xmp.formats import RENDERED_EXTENSIONS
+from bridge.xmp.formats import (
+    EMBEDDED_XMP_EXTENSIONS,
+    PHOTO_EXTENSIONS,
+    SIDECAR_RAW_EXTENSIONS,
+    collision_key,
+    extension_key,
+    split_name,
+)
 from bridge.xmp.packet import XmpPacket
 from bridge.xmp.values import elements, read_value
 
 SIDECAR_EXTENSION = "xmp"
 _SIDECAR_FOR_EXTENSION = "{http://ns.adobe.com/photoshop/1.0/}SidecarForExtension"
 
-#: Raw formats Camera Raw reads whose develop settings live in a sidecar.
-RAW_EXTENSIONS = frozenset(
-    {
-        "3fr", "ari", "arw", "bay", "cap", "cr2", "cr3", "crw", "dcr", "dcs", "drf", "eip",
-        "erf", "fff", "gpr", "iiq", "k25", "kdc", "mdc", "mef", "mos", "mrw", "nef", "nrw",
-        "orf", "ori", "pef", "ptx", "pxn", "raf", "raw", "rw2", "rwl", "rwz", "sr2", "srf",
-        "srw", "x3f",
-    }
-)  # fmt: skip
-
-#: Formats that carry their XMP inside the file: DNG and every rendered format. Lightroom
-#: ignores (or, for DNG, may prefer the embedded copy over) a sidecar, so their settings go
-#: through Lightroom itself.
-EMBEDDED_XMP_EXTENSIONS = frozenset({"dng"} | {ext.lstrip(".") for ext in RENDERED_EXTENSIONS})
-
-PHOTO_EXTENSIONS = RAW_EXTENSIONS | EMBEDDED_XMP_EXTENSIONS
-
 #: Photos that clash with a raw of the same stem over ``STEM.xmp``. DNG is among them because
 #: Lightroom reads a DNG's sidecar when it is newer than the embedded XMP.
-_SIDECAR_READERS = RAW_EXTENSIONS | {"dng"}
+_SIDECAR_READERS = SIDECAR_RAW_EXTENSIONS | {"dng"}
 
 
 class Naming(StrEnum):
@@ -53,19 +43,6 @@ class Naming(StrEnum):
 
     ADOBE = "adobe"
     DARKTABLE = "darktable"
-
-
-def name_key(name: str) -> str:
-    """The form two names are compared in: NFC-normalised and lower-cased."""
-    return unicodedata.normalize("NFC", name).lower()
-
-
-def split_name(name: str) -> tuple[str, str]:
-    """``("IMG_1", "cr2")`` for ``IMG_1.CR2``; the extension lower-cased, ``""`` if none."""
-    stem, dot, ext = name.rpartition(".")
-    if not dot or not stem:
-        return name, ""
-    return stem, name_key(ext)
 
 
 def is_listed(entry: os.DirEntry[str]) -> bool:
@@ -91,10 +68,10 @@ class Folder:
         self._by_key: dict[str, list[str]] = {}
         self._photos_by_stem: dict[str, list[str]] = {}
         for name in names:
-            self._by_key.setdefault(name_key(name), []).append(name)
+            self._by_key.setdefault(collision_key(name), []).append(name)
             stem, ext = split_name(name)
             if ext in PHOTO_EXTENSIONS:
-                self._photos_by_stem.setdefault(name_key(stem), []).append(name)
+                self._photos_by_stem.setdefault(collision_key(stem), []).append(name)
 
     @classmethod
     def scan(cls, path: Path) -> Folder:
@@ -110,11 +87,11 @@ class Folder:
 
     def lookup(self, name: str) -> list[str]:
         """Names on disk equal to ``name`` when case and Unicode form are ignored."""
-        return sorted(self._by_key.get(name_key(name), []))
+        return sorted(self._by_key.get(collision_key(name), []))
 
     def photos_with_stem(self, stem: str) -> list[str]:
         """Photo files (raw or embedded-XMP types) whose stem matches ``stem``."""
-        return sorted(self._photos_by_stem.get(name_key(stem), []))
+        return sorted(self._photos_by_stem.get(collision_key(stem), []))
 
 
 def locate_sidecar(
@@ -132,7 +109,7 @@ def locate_sidecar(
             f"{photo}: settings go to Lightroom (embedded-XMP type {ext.upper()}); "
             "its original is never rewritten and it gets no sidecar"
         )
-    if ext not in RAW_EXTENSIONS:
+    if ext not in SIDECAR_RAW_EXTENSIONS:
         raise SidecarRefusedError(f"{photo}: not a raw photo type that uses an XMP sidecar")
     if folder is None:
         folder = Folder.scan(photo.parent)
@@ -182,7 +159,7 @@ def check_declared_extension(declared: str | None, location: SidecarLocation) ->
     if declared is None or not declared.strip():
         return
     _, ext = split_name(location.photo.name)
-    if name_key(declared.strip().lstrip(".")) != ext:
+    if extension_key(declared.strip().lstrip(".")) != ext:
         raise SidecarRefusedError(
             f"{location.sidecar}: it says it belongs to a .{declared.strip()} file "
             f"(photoshop:SidecarForExtension), not to {location.photo.name}; not touching it"

@@ -49,7 +49,9 @@ def test_profiles_table_and_json() -> None:
 
     as_json = invoke("profiles", "--json")
     assert as_json.exit_code == 0
-    rows = json.loads(as_json.stdout)
+    document = json.loads(as_json.stdout)
+    assert document["ok"] is True
+    rows = document["profiles"]
     assert {"profile_key": 5700, "image_type": "RAW"}.items() <= rows[0].items()
 
 
@@ -94,14 +96,58 @@ def test_no_merge_leaves_the_photo_folder_alone(tmp_path: Path) -> None:
     assert sorted(files_under(tmp_path / "o")) == ["IMG_1.xmp"]
 
 
-def test_a_refused_merge_exits_1_and_says_why(tmp_path: Path) -> None:
-    """Two raws sharing a stem would share IMG_1.xmp: edited, but not merged."""
+def test_raws_that_would_share_a_sidecar_are_refused_before_any_upload(tmp_path: Path) -> None:
+    """IMG_1.CR2 + IMG_1.NEF would share IMG_1.xmp: said before credits are spent."""
     photos = make_photos(tmp_path / "shoot", ["IMG_1.CR2", "IMG_1.NEF"])
     done = invoke("edit", *map(str, photos), "-p", "5700", "--out", str(tmp_path / "o"))
+    assert done.exit_code == 2, done.stderr
+    message = " ".join(done.stderr.split())
+    assert "IMG_1.CR2 and IMG_1.NEF would share the sidecar IMG_1.xmp" in message
+    assert "--no-merge" in message and "--naming darktable" in message
+    assert EMULATOR_NOTICE not in done.stderr  # refused before the (emulated) service
+    assert not (tmp_path / "o").exists()
+    darktable = invoke(
+        "edit", *map(str, photos), "-p", "5700", "--naming", "darktable", "--out",
+        str(tmp_path / "o2"),
+    )  # fmt: skip
+    assert darktable.exit_code == 0, darktable.stderr
+    assert sorted(files_under(tmp_path / "shoot")) == [
+        "IMG_1.CR2", "IMG_1.CR2.xmp", "IMG_1.NEF", "IMG_1.NEF.xmp",
+    ]  # fmt: skip
+
+
+def test_a_refused_merge_exits_1_and_says_why(tmp_path: Path) -> None:
+    """A read-only sidecar is not written: the photo is edited, its merge refused, exit 1."""
+    photos = make_photos(tmp_path / "shoot", ["IMG_1.CR2"])
+    sidecar = tmp_path / "shoot" / "IMG_1.xmp"
+    sidecar.write_bytes(b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    sidecar.chmod(0o444)
+    done = invoke("edit", *map(str, photos), "-p", "5700", "--out", str(tmp_path / "o"), "--json")
     assert done.exit_code == 1, done.stderr
-    assert "Edited 2 of 2 photos." in done.stdout
-    assert "refused" in done.stdout
-    assert sorted(files_under(tmp_path / "shoot")) == ["IMG_1.CR2", "IMG_1.NEF"]
+    summary = json.loads(done.stdout)
+    assert summary["ok"] is False and summary["edited"] == 1
+    assert summary["photos"][0]["sidecar"]["status"] in ("refused", "failed")
+    assert sidecar.read_bytes() == b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>"
+
+
+def test_raw_jpeg_pairs_send_the_raw_and_lone_jpegs_take_the_jpg_profile(tmp_path: Path) -> None:
+    """A NEF+JPG folder under one profile name: pairs count once (the RAW), a lone JPEG is
+    edited with the JPG profile of the same name, in the same run."""
+    photos = make_photos(tmp_path / "shoot", ["DSC_1.NEF", "DSC_1.JPG", "DSC_2.NEF", "solo.jpg"])
+    done = invoke(
+        "edit", str(tmp_path / "shoot"), "-p", "CLEAN & CRISP", "--out", str(tmp_path / "o"),
+        "--json",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.stderr
+    summary = json.loads(done.stdout)
+    edited = sorted(Path(p["path"]).name for p in summary["photos"])
+    assert edited == ["DSC_1.NEF", "DSC_2.NEF", "solo.jpg"]
+    assert "DSC_1.JPG: the JPEG of a RAW+JPEG pair" in " ".join(done.stderr.split())
+    assert [(Path(f["path"]).name, f["reason"]) for f in summary["skipped"]] == [
+        ("DSC_1.JPG", "the JPEG of a RAW+JPEG pair; its RAW is edited")
+    ]
+    assert photos[1].read_bytes()[:2] == b"\xff\xd8"  # the paired JPEG is untouched
+    assert summary["projects"] == 2  # RAW and JPEG never share a project
 
 
 def test_profile_by_exact_name_follows_the_photos_kind(tmp_path: Path) -> None:
@@ -132,10 +178,15 @@ def test_default_output_folder_is_new_and_timestamped(
         (["a.CR2", "b.jpg"], ["-p", "5700"], "b.jpg: JPEG file, but the profile 'CLEAN & CRISP'"),
         (["a.CR2"], ["-p", "99999"], "No profile with key 99999"),
         (["a.CR2"], [], "--profile is required"),
-        (["a.CR2"], ["-p", "5700", "--crop", "--portrait-crop"], "at most one of --crop, --portrait-crop"),
+        (
+            ["a.CR2"],
+            ["-p", "5700", "--crop", "--portrait-crop"],
+            "at most one of --crop, --portrait-crop",
+        ),
         (["a.jpg"], ["--smart", "--crop"], "--crop cannot be used with --smart"),
         (["a.CR2"], ["--smart"], "a.CR2: RAW file, but the Smart Editing"),
         (["a.CR2"], ["-p", "5700", "--type", "weddings"], "Unknown photography type"),
+        (["a.jpg"], ["-p", "5702", "--hdr-merge"], "HDR merge of a profile edit takes RAW"),
     ],
 )
 def test_usage_errors_exit_2_with_a_clear_message(
@@ -216,11 +267,22 @@ def test_the_real_service_path_uses_the_configured_key(tmp_path: Path, threaded_
     assert "the-right-key" not in done.stdout + done.stderr
 
 
-def test_ctrl_c_exits_130_and_leaves_no_partial_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "code", "said"),
+    [(signal.SIGINT, 130, "Cancelled (Ctrl-C)"), (signal.SIGTERM, 143, "Cancelled (SIGTERM)")],
+)
+def test_a_stop_signal_exits_128_plus_n_and_leaves_no_partial_files(
+    tmp_path: Path, sig: signal.Signals, code: int, said: str
+) -> None:
+    """Ctrl-C and SIGTERM end alike: transfers stop, no .part file in --out, and the embedded
+    emulator's temp storage (hundreds of MB in a real run) is removed."""
     photos = make_photos(tmp_path / "in", [f"IMG_{n}.CR2" for n in range(8)], size=400_000)
     out = tmp_path / "out"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     env = {
         **os.environ,
+        "TMPDIR": str(temp),
         "IMAGEN_EMULATOR_FAULT_PROCESSING_S": "0.3",
         "IMAGEN_EMULATOR_FAULT_LATENCY_MS": "150",
     }
@@ -240,10 +302,11 @@ def test_ctrl_c_exits_130_and_leaves_no_partial_files(tmp_path: Path) -> None:
         seen.append(line)
         if "downloading outputs" in line or time.monotonic() > deadline:
             break
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     _, rest = process.communicate(timeout=60)
-    assert process.returncode == 130, "".join(seen) + rest
-    assert "Cancelled" in rest
+    assert process.returncode == code, "".join(seen) + rest
+    assert said in rest
+    assert list(temp.iterdir()) == []
     assert not [name for name in files_under(out) if Path(name).name.startswith(".")]
     assert all(name.endswith(".xmp") for name in files_under(out))
 
@@ -279,3 +342,43 @@ def _quick():  # type: ignore[no-untyped-def]
     from bridge.emulator.faults import FaultConfig
 
     return FaultConfig(processing_s=0.2)
+
+
+@pytest.mark.parametrize("where", ["afile/sub", "/proc/imagen-bridge-nope"])
+def test_an_output_folder_that_cannot_be_made_is_refused_before_any_upload(
+    tmp_path: Path, where: str
+) -> None:
+    photos = make_photos(tmp_path / "in", ["a.CR2"])
+    (tmp_path / "afile").write_text("not a folder")
+    out = str(tmp_path / where) if not where.startswith("/") else where
+    done = invoke("edit", str(photos[0]), "-p", "5700", "--out", out)
+    assert done.exit_code == 2, done.stderr
+    assert "cannot be created" in done.stderr
+    assert EMULATOR_NOTICE not in done.stderr  # nothing was sent anywhere
+
+
+def test_two_runs_in_the_same_second_get_their_own_output_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import datetime
+
+    from bridge.commands.edit import choose_out_dir
+
+    monkeypatch.chdir(tmp_path)
+    now = datetime(2026, 3, 1, 12, 0, 0)
+    first, made_first = choose_out_dir(None, now=now)
+    second, made_second = choose_out_dir(None, now=now)
+    assert first != second and made_first and made_second
+    assert first.is_dir() and second.is_dir()
+
+
+def test_an_output_folder_holding_only_desktop_litter_counts_as_empty(tmp_path: Path) -> None:
+    from bridge.commands.edit import choose_out_dir
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".DS_Store").write_bytes(b"\0")
+    assert choose_out_dir(out) == (out, False)
+    (out / "IMG_1.xmp").write_text("mine")
+    with pytest.raises(Exception, match="already holds files"):
+        choose_out_dir(out)

@@ -101,15 +101,16 @@ async def test_the_same_json_as_the_cli(guarded: Live, tmp_path: Path) -> None:
     assert _without_times(http.json) == _without_times(json.loads(done.stdout))
 
     cli_list = json.loads(runner.invoke(cli, ["undo", "--list", "--json"]).stdout)
-    assert (await guarded.call("GET", "/v1/merges")).json == {"merges": cli_list}
+    assert cli_list.pop("ok") is True
+    assert (await guarded.call("GET", "/v1/merges")).json == cli_list
 
     cli_undo = json.loads(runner.invoke(cli, ["undo", "--last", "--json"]).stdout)
     http_undo = await guarded.call(
         "POST", "/v1/undo", json_body={"merge_id": http.json["merge_id"]}
     )
-    assert set(http_undo.json) == set(cli_undo) == {"merge_id", "complete", "items"}
+    assert set(http_undo.json) == set(cli_undo) == {"ok", "merge_id", "complete", "items"}
     assert [set(i) for i in http_undo.json["items"]] == [set(i) for i in cli_undo["items"]]
-    assert http_undo.json["complete"] is cli_undo["complete"] is True
+    assert http_undo.json["complete"] is cli_undo["complete"] is http_undo.json["ok"] is True
 
 
 async def test_bad_merge_paths_are_422_naming_the_field(guarded: Live, tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from bridge.xmp import publish as publish_module
 from bridge.xmp.batch import (
     ItemStatus,
     MergeReport,
@@ -261,16 +260,16 @@ def test_disk_full_fails_the_file_and_keeps_everything(
     (shoot / "IMG_1.xmp").write_bytes(original)
     sources = [_incoming(tmp_path / "in", f"IMG_{n}.xmp") for n in (1, 2)]
     plan = plan_merge(sources, shoot)
-    real = publish_module._write_all
+    real = os.write
     calls = []
 
-    def full_disk_in_photo_folder(fd: int, data: bytes) -> None:
-        calls.append(fd)
+    def full_disk_in_photo_folder(fd: int, data: bytes) -> int:
         if str(Path(f"/proc/self/fd/{fd}").readlink()).startswith(str(shoot)):
+            calls.append(fd)
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real(fd, data)  # the backup in the data dir still writes
+        return real(fd, data)  # the backup in the data dir still writes
 
-    monkeypatch.setattr(publish_module, "_write_all", full_disk_in_photo_folder)
+    monkeypatch.setattr(os, "write", full_disk_in_photo_folder)
     report = apply_plan(plan, journal, NOW)
     assert [i.status for i in report.items] == [ItemStatus.FAILED, ItemStatus.FAILED]
     assert all("disk is full" in (i.reason or "") for i in report.items)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from bridge.xmp import publish as publish_module
 from bridge.xmp.errors import PublishConflictError, PublishError
 from bridge.xmp.publish import Snapshot, publish, read_snapshot, remove_published
 from tests.xmp_files.helpers import leftovers, read_only_folder
@@ -115,12 +114,15 @@ def test_disk_full_leaves_original_and_no_temp(
 ) -> None:
     target = _existing(tmp_path)
     real_write = os.write
+    calls = []
 
-    def enospc_after_a_few_bytes(fd: int, data: bytes | memoryview) -> None:
-        real_write(fd, bytes(data[:3]))  # a partial write, then the disk is full
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def enospc_after_a_few_bytes(fd: int, data: bytes | memoryview) -> int:
+        calls.append(fd)
+        if len(calls) == 1:
+            return real_write(fd, bytes(data[:3]))  # a short write...
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # ...then the disk is full
 
-    monkeypatch.setattr(publish_module, "_write_all", enospc_after_a_few_bytes)
+    monkeypatch.setattr(os, "write", enospc_after_a_few_bytes)
     with pytest.raises(PublishError, match=r"IMG_1\.xmp: the disk is full"):
         publish(read_snapshot(target, max_bytes=1000), NEW)
     assert target.read_bytes() == OLD
@@ -130,10 +132,10 @@ def test_disk_full_leaves_original_and_no_temp(
 def test_disk_full_on_a_new_file_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def enospc(fd: int, data: bytes | memoryview) -> None:
+    def enospc(fd: int, data: bytes | memoryview) -> int:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(publish_module, "_write_all", enospc)
+    monkeypatch.setattr(os, "write", enospc)
     with pytest.raises(PublishError, match="disk is full"):
         publish(read_snapshot(tmp_path / "new.xmp", max_bytes=1000), NEW)
     assert list(tmp_path.iterdir()) == []

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from bridge.xmp.errors import EmbeddedXmpPhotoError, SidecarRefusedError
+from bridge.xmp.formats import split_name
 from bridge.xmp.sidecar import (
     Folder,
     Naming,
     check_declared_extension,
     locate_sidecar,
-    split_name,
 )
 from tests.xmp_files.helpers import touch
 
