@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from bridge.jobs.models import (
     AppliedRequest,
+    DeliverySpec,
     JobList,
     JobRequest,
     JobState,
@@ -167,6 +168,11 @@ async def _report_applied(call: Call) -> web.StreamResponse:
     return json_response(photos)
 
 
+async def _deliver_job(call: Call) -> web.StreamResponse:
+    job = await call.app[ENGINE].deliver(call.request.match_info["id"], call.body_as(DeliverySpec))
+    return json_body(call.app[JOB_VIEWS].put(job), 202)
+
+
 _JOB = "/v1/jobs/{id}"
 _EVENT_STREAM = RawBody(
     SSE_TYPE,
@@ -230,6 +236,11 @@ OPERATIONS = (
     Operation(
         "POST", f"{_JOB}/applied", _report_applied, "Report which photos the caller applied",
         responses={200: PhotoList}, errors=(404, 413, 415, 422), body=AppliedRequest,
+        tags=("jobs",),
+    ),
+    Operation(
+        "POST", f"{_JOB}/deliver", _deliver_job, "Deliver an ended job's exported JPEGs",
+        responses={202: JobView}, errors=(404, 409, 413, 415, 422), body=DeliverySpec,
         tags=("jobs",),
     ),
 )  # fmt: skip

@@ -234,3 +234,25 @@ async def test_long_polls_answer_when_the_server_stops(
         answer = await poll
         assert answer.status == 200
         assert answer.json["id"] == job["id"]
+
+
+async def test_deliver_refuses_running_jobs_and_jobs_without_exports(
+    bridge_factory: BridgeFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGEN_EMULATOR_FAULT_PROCESSING_S", "30")
+    async with bridge_factory() as bridge:
+        paths = make_photos(tmp_path, NAMES[:1])
+        job = (await bridge.call("POST", "/v1/jobs", json_body=_request(paths))).json
+        running = await bridge.call("POST", f"/v1/jobs/{job['id']}/deliver",
+                                    json_body={"to": "imgwire"})  # fmt: skip
+        assert running.status == 409 and running.error_code == "conflict"
+        await bridge.call("POST", f"/v1/jobs/{job['id']}/cancel")
+        nothing = await bridge.call("POST", f"/v1/jobs/{job['id']}/deliver",
+                                    json_body={"to": "imgwire"})  # fmt: skip
+        assert nothing.status == 422
+        assert nothing.json["error"]["details"][0]["path"] == "to"
+        bad = await bridge.call("POST", f"/v1/jobs/{job['id']}/deliver", json_body={"to": "ftp"})
+        assert bad.status == 422 and bad.json["error"]["details"][0]["path"] == "to"
+        unknown = await bridge.call("POST", "/v1/jobs/j-20990101-000000-abcdef/deliver",
+                                    json_body={"to": "imgwire"})  # fmt: skip
+        assert unknown.status == 404
