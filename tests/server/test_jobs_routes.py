@@ -75,6 +75,8 @@ async def test_a_job_from_start_to_applied(bridge: Live, tmp_path: Path) -> None
     assert set(by_index) == {0, 2}
     assert by_index[0]["state"] == "applied" and by_index[0]["applied_at"]
     assert by_index[2]["state"] == "ready" and by_index[2]["apply_error"] == "Lightroom: missing"
+    after = (await bridge.call("GET", f"/v1/jobs/{job['id']}")).json
+    assert after["revision"] > done["revision"] and after["counts"]["applied"] == 1
     ready = (await bridge.call("GET", f"/v1/jobs/{job['id']}/photos?state=ready")).json
     assert [p["index"] for p in ready["photos"]] == [1, 2, 3]
     both = await bridge.call("GET", f"/v1/jobs/{job['id']}/photos?state=ready&state=applied")
@@ -162,6 +164,8 @@ async def test_cancel_and_retry(
         assert canceled.status == 200
         assert canceled.json["state"] == "canceled"
         assert canceled.json["counts"]["canceled"] == 4
+        seen = await bridge.call("GET", f"/v1/jobs/{job['id']}")  # reads its own write
+        assert seen.json == canceled.json
         again = await bridge.call("POST", f"/v1/jobs/{job['id']}/cancel")
         assert again.json["state"] == "canceled"
         assert again.json["revision"] == canceled.json["revision"]
