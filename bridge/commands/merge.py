@@ -9,7 +9,6 @@ errors and stops are reported as for every command (``bridge.commands.exits``).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -40,13 +39,13 @@ from bridge.xmp.errors import JournalError, XmpError
 from bridge.xmp.formats import split_name
 from bridge.xmp.journal import Journal, MergeSummary, UndoOutcome, UndoReport
 from bridge.xmp.merge import CrsChanges
+from bridge.xmp.reports import MergeList, merge_result, merge_summary, shown, undo_result
 from bridge.xmp.sidecar import SIDECAR_EXTENSION, Naming
 
 #: Above this many files the table lists only problems (``--json`` has every file) and a
 #: progress bar runs on a terminal.
 LARGE_BATCH = 50
 _SHOWN_KEYS = 4
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _STATUS_STYLE = {
     ItemStatus.CREATED: "green",
     ItemStatus.UPDATED: "green",
@@ -54,12 +53,6 @@ _STATUS_STYLE = {
     ItemStatus.REFUSED: "yellow",
     ItemStatus.FAILED: "red",
 }
-
-
-def shown(value: object) -> str:
-    """A file name safe to print: undecodable bytes and control characters made visible."""
-    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _relative(path: Path | None, base: Path) -> str:
@@ -310,32 +303,7 @@ def _undo_line(merge_id: str) -> str:
 
 
 def _report_json(plan: MergePlan, report: MergeReport) -> dict[str, Any]:
-    def path(value: Path | None) -> str | None:
-        return None if value is None else shown(value)
-
-    return {
-        "merge_id": report.merge_id,
-        "dry_run": report.dry_run,
-        "into": path(plan.into_dir),
-        "naming": plan.naming.value,
-        "counts": {status.value: report.count(status) for status in ItemStatus},
-        "undo": _undo_line(report.merge_id) if report.merge_id else None,
-        "items": [
-            {
-                "source": path(item.source),
-                "status": item.status.value,
-                "photo": path(item.photo),
-                "sidecar": path(item.sidecar),
-                "reason": None if item.reason is None else shown(item.reason),
-                "changes": {
-                    "added": list(item.changes.added),
-                    "removed": list(item.changes.removed),
-                    "changed": list(item.changes.changed),
-                },
-            }
-            for item in report.items
-        ],
-    }
+    return merge_result(plan, report, program=program_name()).model_dump(mode="json")
 
 
 def _partial_json(plan: MergePlan, done: list[ItemResult], *, dry_run: bool) -> dict[str, Any]:
@@ -373,7 +341,8 @@ def undo_command(
             if list_merges:
                 if not as_json:
                     _print_merges(report.out, merges)
-                return report.result(ExitCode.OK, {"merges": [_merge_json(m) for m in merges]})
+                listed = MergeList(merges=[merge_summary(m) for m in merges])
+                return report.result(ExitCode.OK, listed.model_dump(mode="json"))
             if merge_id is not None and merge_id not in {m.merge_id for m in merges}:
                 raise UsageError(
                     f"there is no merge {shown(merge_id)!r} in the journal; "
@@ -390,21 +359,9 @@ def undo_command(
         if not as_json:
             _print_undo(report.out, undone)
         code = ExitCode.OK if undone.complete else ExitCode.FAILED
-        return report.result(code, _undo_json(undone))
+        return report.result(code, undo_result(undone).model_dump(mode="json"))
 
     raise typer.Exit(run_command(work, report))
-
-
-def _merge_json(m: MergeSummary) -> dict[str, Any]:
-    return {
-        "merge_id": m.merge_id,
-        "created_at": m.created_at.isoformat(),
-        "into": shown(m.into_dir),
-        "created": m.created,
-        "updated": m.updated,
-        "state": m.state,
-        "undone_at": m.undone_at.isoformat() if m.undone_at else None,
-    }
 
 
 _MERGE_COLUMNS = ("merge id", "time", "folder", "created", "updated", "state")
@@ -433,21 +390,6 @@ def _print_merges(out: Console, merges: list[MergeSummary]) -> None:
         return
     for row in (_MERGE_COLUMNS, *rows):
         _line(out, "\t".join(row))
-
-
-def _undo_json(report: UndoReport) -> dict[str, Any]:
-    return {
-        "merge_id": report.merge_id,
-        "complete": report.complete,
-        "items": [
-            {
-                "sidecar": shown(item.sidecar),
-                "outcome": item.outcome.value,
-                "reason": None if item.reason is None else shown(item.reason),
-            }
-            for item in report.items
-        ],
-    }
 
 
 def _print_undo(out: Console, report: UndoReport) -> None:

@@ -321,6 +321,7 @@ class _ProjectRun:
     # ---- the whole project ----------------------------------------------------------------
     async def run(self) -> None:
         state = self.state
+        resumed = state.uuid is not None
         try:
             if state.uuid is None:
                 self.phase("create")
@@ -355,11 +356,19 @@ class _ProjectRun:
             self.phase("done")
         except (asyncio.CancelledError, ImagenAuthError, _ProjectGone):
             raise
-        except Exception as exc:  # one project failing must not hide the others' results
-            self.log.warning("project %d failed: %s", state.project.index, exc)
-            for photo in state.project.photos:
-                self.fail(photo, str(exc))
-            self.phase("failed", str(exc))
+        except ImagenError as exc:
+            if resumed and exc.status == 404:
+                raise _ProjectGone from exc  # the project a previous run made is gone
+            self._failed_project(exc)
+        except Exception as exc:
+            self._failed_project(exc)
+
+    def _failed_project(self, exc: Exception) -> None:
+        """One project failing must not hide the others' results: its photos fail."""
+        self.log.warning("project %d failed: %s", self.state.project.index, exc)
+        for photo in self.state.project.photos:
+            self.fail(photo, str(exc))
+        self.phase("failed", str(exc))
 
     async def create(self) -> None:
         """Create the project under a unique name, so a failed try can be looked up, not redone."""
@@ -499,6 +508,8 @@ class _ProjectRun:
     async def _put_multipart(self, photo: Photo) -> None:
         """Upload one big file in parts; complete it, or abort it on any failure."""
         upload = await self._put_parts(photo)
+        # durable before the complete: a run stopped after it completes again, never re-sends
+        await self.checkpoint.upload_sent(photo, len(upload.parts))
         try:
             await self.client.i2i_multipart_complete(self.uuid, upload.upload_id, photo.name)
         except ImagenError as exc:
@@ -513,6 +524,10 @@ class _ProjectRun:
                 "counting it as completed by an earlier try",
                 photo.name, exc.message,
             )  # fmt: skip
+        except asyncio.CancelledError:
+            if not self.checkpoint.keeps_open_uploads():
+                await self._abort(photo, upload)
+            raise  # a stop: the resumed run completes it (again: a 404 then means done)
         except BaseException:
             await self._abort(photo, upload)
             raise
@@ -577,11 +592,14 @@ class _ProjectRun:
         return opened
 
     async def _abort(self, photo: Photo, upload: MultipartUpload) -> None:
-        """Free the stored parts; runs even while the task is being cancelled."""
+        """Free the stored parts; runs even while the task is being cancelled.
+
+        The upload is forgotten first, so no resumed run ever completes an aborted upload.
+        """
         with contextlib.suppress(Exception):
             async with asyncio.timeout(ABORT_TIMEOUT_S):
-                await self.client.i2i_multipart_abort(self.uuid, upload.upload_id, upload.key)
                 await self.checkpoint.upload_closed(photo)
+                await self.client.i2i_multipart_abort(self.uuid, upload.upload_id, upload.key)
 
     # ---- edit and export ----------------------------------------------------------------
     async def run_step(self, step: Step) -> Status | None:

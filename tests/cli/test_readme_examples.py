@@ -88,7 +88,7 @@ def test_every_command_mention_in_a_code_block_is_an_example() -> None:
     )
     assert len(EXAMPLES) == mentions > 0
     documented = {e.command for e in EXAMPLES}
-    assert {"demo", "profiles", "edit", "emulator", "merge", "undo"} <= documented
+    assert {"demo", "profiles", "edit", "emulator", "merge", "undo", "jobs"} <= documented
 
 
 class Workspace:
@@ -162,6 +162,28 @@ class Workspace:
         assert merge_id
         return str(merge_id)
 
+    def a_job(self, *, interrupted: bool) -> str:
+        """An edit job: finished, or stopped with Ctrl-C while Imagen edits (to resume)."""
+        shoot = self.path("~/Photos/Wedding")
+        self.photos("~/Photos/Wedding", jpeg=False)
+        argv = [str(PROGRAM), "edit", str(shoot), "-p", "5700", "--no-merge"]
+        if not interrupted:
+            assert self.run(*argv[1:]).returncode == 0
+        else:
+            process = subprocess.Popen(
+                argv, cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env={**self.env, "IMAGEN_EMULATOR_FAULT_PROCESSING_S": "30"},
+            )  # fmt: skip
+            assert process.stderr is not None
+            for line in process.stderr:
+                if "editing" in line:
+                    break
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=60)
+            assert process.returncode == 130
+        listed = json.loads(self.run("jobs", "list", "--json").stdout)
+        return str(listed["jobs"][0]["id"])
+
     def prepare(self, example: Example) -> list[str]:
         """The example's arguments with every path it names made real."""
         argv = list(example.argv)
@@ -173,6 +195,9 @@ class Workspace:
         if command == "undo":
             merge_id = self.a_merge()
             return [command, *(merge_id if _MERGE_ID.match(a) else a for a in rest)]
+        if command == "jobs":
+            job_id = self.a_job(interrupted=rest[0] == "resume")
+            return [command, *(job_id if a == "JOB_ID" else a for a in rest)]
         if command == "emulator" and "--port" not in rest:
             rest += ["--port", "0"]
         return [command, *(str(self.path(a)) if a.startswith("~/") else a for a in rest)]
