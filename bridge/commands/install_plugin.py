@@ -28,12 +28,12 @@ import typer
 from bridge import __version__
 from bridge.commands.console import CommandFailed, ExitCode, UsageError, program_name
 from bridge.commands.exits import Report, run_command
+from bridge.server.token import TokenError, load_or_create_token
 from bridge.settings import config_dir, load_settings
 
 PLUGIN_NAME = "ImagenBridge.lrplugin"
 PAIRING_FILE = "pairing.json"
 SERVER_FILE = "server.json"
-TOKEN_FILE = "token"  # noqa: S105 (a file name)
 
 
 class InstallError(CommandFailed):
@@ -44,24 +44,6 @@ class InstallError(CommandFailed):
 class Installed:
     folder: Path
     port: int
-
-
-def load_or_create_token(folder: Path) -> str:
-    """The bridge's token in ``folder``, created as ``serve`` creates it when there is none
-    (32 random bytes, URL-safe base64, mode 0600, never over a file that appeared meanwhile).
-    """
-    path = folder / TOKEN_FILE
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        token = secrets.token_urlsafe(32)
-        with contextlib.suppress(FileExistsError):
-            _write_private(path, token + "\n")
-        stored = path.read_text("ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InstallError(f"Cannot read or create the token file {path}: {exc}") from exc
-    if not stored:
-        raise InstallError(f"The token file {path} is empty; delete it and run this again")
-    return stored
 
 
 def plugin_source() -> Path:
@@ -111,7 +93,10 @@ def live_port(folder: Path) -> int | None:
 
 def pairing(port: int | None) -> dict[str, Any]:
     folder = config_dir()
-    token = load_or_create_token(folder)
+    try:
+        token = load_or_create_token(folder)
+    except TokenError as exc:
+        raise InstallError(str(exc)) from exc
     return {
         "port": port or live_port(folder) or load_settings().port,
         "token": token,

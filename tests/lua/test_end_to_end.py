@@ -6,7 +6,6 @@ on loopback (port 0, found through server.json), and every HTTP request is real.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,12 +21,7 @@ from tests.lua.bridge_process import Bridge
 from tests.lua.lightroom import Dialog, Lightroom, LightroomQuit
 from tests.lua.shoot import SENT, Shoot, make_shoot
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.xfail(
-        importlib.util.find_spec("bridge.server") is None, reason="needs the server", strict=False
-    ),
-]
+pytestmark = pytest.mark.slow
 
 PROFILE = "CLEAN & CRISP (5700)"
 HISTORY = "Imagen: CLEAN & CRISP"
