@@ -47,14 +47,19 @@ class Installed:
 
 
 def plugin_source() -> Path:
-    """The plugin's files in this checkout (``lua_plugin/`` beside the ``bridge`` package)."""
-    source = Path(__file__).resolve().parents[2] / "lua_plugin" / PLUGIN_NAME
-    if not (source / "Info.lua").is_file():
-        raise InstallError(
-            f"The plugin's files are not where this imagen-bridge expects them ({source}). "
-            "Install from a source checkout of imagen-bridge."
-        )
-    return source
+    """The plugin's files: ``lua_plugin/`` of a source checkout, else the copy the wheel
+    installed under ``<prefix>/share/imagen-bridge/``."""
+    places = (
+        Path(__file__).resolve().parents[2] / "lua_plugin" / PLUGIN_NAME,
+        Path(sys.prefix) / "share" / "imagen-bridge" / PLUGIN_NAME,
+    )
+    for source in places:
+        if (source / "Info.lua").is_file():
+            return source
+    raise InstallError(
+        f"The plugin's files are not where this imagen-bridge expects them ({places[0]} or "
+        f"{places[1]}); reinstall imagen-bridge."
+    )
 
 
 def default_modules_dir(

@@ -23,18 +23,24 @@ MAX_OUTPUT_READ = 512 * 2**20  # a returned DNG may be big; its XMP sits in the 
 def develop_settings_of(kind: str | None, outputs: Sequence[str]) -> dict[str, Any] | None:
     """The table ``photo:applyDevelopSettings`` takes, from the photo's returned file.
 
-    Raws: the returned sidecar. DNG and JPEG: the XMP embedded in the returned file.
-    None when there is no such output or it cannot be read.
+    Raws: the returned sidecar, or for a frame of an HDR merge the merged DNG's embedded
+    XMP. DNG and JPEG: the XMP embedded in the returned file. None when there is no such
+    output or it cannot be read.
     """
-    wanted = ".xmp" if kind == "RAW" else (".dng" if kind == "DNG" else (".jpg", ".jpeg"))
-    for output in outputs:
-        if output.lower().endswith(wanted):
-            path = Path(output)
-            try:
-                st = path.stat()
-            except OSError:
-                continue
-            return _settings(path, st.st_mtime_ns, st.st_size, kind == "RAW" or kind == "DNG")
+    wanted = {
+        "RAW": (".xmp", ".dng"),
+        "DNG": (".dng",),
+        "JPEG": (".jpg", ".jpeg"),
+    }.get(kind or "", ())
+    for suffix in wanted:  # in order of preference
+        for output in outputs:
+            if output.lower().endswith(suffix):
+                path = Path(output)
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue
+                return _settings(path, st.st_mtime_ns, st.st_size, kind in ("RAW", "DNG"))
     return None
 
 

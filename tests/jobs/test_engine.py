@@ -383,3 +383,18 @@ async def test_exports_land_beside_the_originals_and_are_delivered_once(
         again = await until(engine, job.id, lambda v: v.state.ended and v.revision > done.revision)
     assert again.state is JobState.DONE
     assert len(await _imgwire_records(emulator)) == 3
+
+
+async def test_hdr_frames_share_the_merged_dng_and_its_settings(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    emulator = await emulator_factory(faults=FaultConfig(processing_s=0.1))
+    frames = make_photos(tmp_path / "bracket", ["B_1.CR2", "B_2.CR2", "B_3.CR2"])
+    async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
+        job, _ = await engine.create(request(frames, tools={"hdr_merge": True}))
+        done = await until(engine, job.id, lambda v: v.state.ended)
+        photos = (await engine.photos(job.id)).photos
+    assert done.counts.ready == 3, done
+    merged = {p.hdr_output for p in photos}
+    assert len(merged) == 1 and next(iter(merged), "").endswith("B_1_HDR.dng")
+    assert all(p.develop_settings for p in photos)  # from the DNG's embedded XMP
