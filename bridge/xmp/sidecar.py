@@ -61,37 +61,70 @@ class SidecarLocation:
 
 
 class Folder:
-    """One listing of a directory, so a batch of lookups costs one ``scandir``, not one each."""
+    """One listing of a directory, so a batch of lookups costs one ``scandir``, not one each.
+
+    It keeps only what placing a sidecar needs, each name once, without paths: the photos by
+    stem and the sidecars by name (both keyed by :func:`~bridge.xmp.formats.collision_key`), so
+    a folder of 20,000 raws and their sidecars costs a few MB.
+    """
+
+    __slots__ = ("_photos", "_sidecars", "path")
 
     def __init__(self, path: Path, names: Iterable[str]) -> None:
         self.path = path
-        self._by_key: dict[str, list[str]] = {}
-        self._photos_by_stem: dict[str, list[str]] = {}
+        self._photos: dict[str, str | list[str]] = {}
+        self._sidecars: dict[str, str | list[str]] = {}
         for name in names:
-            self._by_key.setdefault(collision_key(name), []).append(name)
             stem, ext = split_name(name)
-            if ext in PHOTO_EXTENSIONS:
-                self._photos_by_stem.setdefault(collision_key(stem), []).append(name)
+            if ext == SIDECAR_EXTENSION:
+                _add(self._sidecars, collision_key(name), name)
+            elif ext in PHOTO_EXTENSIONS:
+                _add(self._photos, collision_key(stem), name)
 
     @classmethod
     def scan(cls, path: Path) -> Folder:
         """List the files of ``path`` (see :func:`is_listed`)."""
         try:
             with os.scandir(path) as entries:
-                names = [e.name for e in entries if is_listed(e)]
+                return cls(path, (e.name for e in entries if is_listed(e)))
         except OSError as exc:
             raise SidecarRefusedError(
                 f"Cannot list the folder {path}: {exc.strerror or exc}"
             ) from exc
-        return cls(path, names)
 
     def lookup(self, name: str) -> list[str]:
-        """Names on disk equal to ``name`` when case and Unicode form are ignored."""
-        return sorted(self._by_key.get(collision_key(name), []))
+        """Photos and sidecars on disk named ``name`` when case and Unicode form are ignored."""
+        stem, ext = split_name(name)
+        key = collision_key(name)
+        if ext == SIDECAR_EXTENSION:
+            return _sorted(self._sidecars.get(key))
+        return [found for found in self.photos_with_stem(stem) if collision_key(found) == key]
 
     def photos_with_stem(self, stem: str) -> list[str]:
         """Photo files (raw or embedded-XMP types) whose stem matches ``stem``."""
-        return sorted(self._photos_by_stem.get(collision_key(stem), []))
+        return _sorted(self._photos.get(collision_key(stem)))
+
+    def photo_stems(self) -> Iterable[str]:
+        """The stem keys of the photos here (the very strings held, so an index over many
+        folders can share them)."""
+        return self._photos.keys()
+
+
+def _add(index: dict[str, str | list[str]], key: str, name: str) -> None:
+    """Most keys have one name: it is stored bare, a list only for the rare clash."""
+    held = index.setdefault(key, name)
+    if held is name:
+        return
+    if isinstance(held, str):
+        index[key] = [held, name]
+    else:
+        held.append(name)
+
+
+def _sorted(held: str | list[str] | None) -> list[str]:
+    if held is None:
+        return []
+    return [held] if isinstance(held, str) else sorted(held)
 
 
 def locate_sidecar(
@@ -113,7 +146,7 @@ def locate_sidecar(
         raise SidecarRefusedError(f"{photo}: not a raw photo type that uses an XMP sidecar")
     if folder is None:
         folder = Folder.scan(photo.parent)
-    if photo.name not in folder.lookup(photo.name):
+    if photo.name not in folder.photos_with_stem(stem):
         raise SidecarRefusedError(f"{photo}: no such photo")
 
     if naming is Naming.ADOBE:

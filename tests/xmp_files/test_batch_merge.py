@@ -305,9 +305,24 @@ def test_collect_sources_expands_folders_and_dedupes(tmp_path: Path) -> None:
     a = _incoming(tmp_path / "in", "A.xmp")
     b = _incoming(tmp_path / "in", "B.XMP")
     (tmp_path / "in" / "notes.txt").write_text("x")
-    assert collect_sources([tmp_path / "in", a]) == [a, b]
+    assert list(collect_sources([tmp_path / "in", a])) == [a, b]
+    assert list(collect_sources([a, tmp_path / "in", tmp_path / "in" / ".." / "in"])) == [a, b]
     with pytest.raises(FileNotFoundError, match="missing"):
         collect_sources([tmp_path / "missing"])
+
+
+def test_collect_sources_counts_a_file_once_however_it_is_reached(tmp_path: Path) -> None:
+    a = _incoming(tmp_path / "in", "A.xmp")
+    b = _incoming(tmp_path / "in", "B.xmp")
+    (tmp_path / "in" / "also-A.xmp").symlink_to(a)  # a link beside its file
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "B.xmp").symlink_to(b)  # a link to a file of another folder given
+    (links / "C.xmp").symlink_to(_incoming(tmp_path / "elsewhere", "C.xmp"))
+    sources = collect_sources([tmp_path / "in", links, tmp_path / "elsewhere"])
+    assert list(sources) == [a, b, links / "C.xmp"]
+    assert len(sources) == 3 and sources[-1] == links / "C.xmp" and sources[1:] == [b, sources[2]]
+    assert list(collect_sources([links / "B.xmp", tmp_path / "in"])) == [links / "B.xmp", a]
 
 
 def test_plan_pairs_for_known_photos(tmp_path: Path, journal: Journal) -> None:
