@@ -7,13 +7,16 @@ built-in emulator, and says so, so a newcomer can try the whole flow offline.
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,7 +28,9 @@ from bridge import APP_NAME
 API_KEY_ENV = "IMAGEN_API_KEY"
 CONFIG_DIR_ENV = "IMAGEN_BRIDGE_CONFIG_DIR"
 CONFIG_FILE_NAME = "config.toml"
+ENV_PREFIX = "IMAGEN_BRIDGE_"
 PRODUCTION_BASE_URL = "https://api.imagen-ai.com/v1"
+LOOPBACK_NAMES = frozenset({"localhost"})
 EMULATOR_NOTICE = (
     "No Imagen API key configured: using the built-in offline emulator. "
     f"Set {API_KEY_ENV} or api_key in the config file to use the real Imagen service."
@@ -69,9 +74,9 @@ class _ConfigFileSource(PydanticBaseSettingsSource):
         return None, field_name, False  # __call__ does the work
 
     def __call__(self) -> dict[str, Any]:
-        data = _read_config_file(config_file())
-        known = set(self.settings_cls.model_fields)
-        return {key: value for key, value in data.items() if key in known}
+        # Every key goes through: the model forbids extras, so a misspelt key is an error
+        # (``load_settings`` names the file and the nearest valid key), never ignored.
+        return _read_config_file(config_file())
 
 
 class _ApiKeyEnvSource(PydanticBaseSettingsSource):
@@ -88,7 +93,7 @@ class _ApiKeyEnvSource(PydanticBaseSettingsSource):
 class Settings(BaseSettings):
     """Everything the bridge needs to know about where it runs and whom it talks to."""
 
-    model_config = SettingsConfigDict(env_prefix="IMAGEN_BRIDGE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
 
     api_key: SecretStr | None = None
     base_url: str = PRODUCTION_BASE_URL
@@ -96,6 +101,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default_factory=lambda: platformdirs.user_data_path(APP_NAME, appauthor=False)
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        value = value.strip()
+        check_base_url(value)
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -130,13 +142,91 @@ class Settings(BaseSettings):
         return "no configured source"
 
 
+def _is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str) -> None:
+    """An absolute http(s) URL; plain http only to this machine, where nothing can listen in.
+
+    Raises ValueError with a sentence saying what is wrong (the key would travel in clear
+    text over plain http, and a credential in the URL would end up in logs).
+    """
+    example = f"like {PRODUCTION_BASE_URL}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for a port that is not a number or out of range
+    except ValueError as exc:
+        raise ValueError(f"{url!r} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        raise ValueError(f"{url!r} is not an absolute http(s) URL ({example})")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("the URL must not hold a user name or password")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{url!r} must not have a query or fragment ({example})")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError(
+            f"{url!r} uses plain http to another machine; the API key would travel "
+            "unencrypted: use https (http is allowed for 127.0.0.1, localhost and [::1])"
+        )
+
+
+def _env_name(field: str) -> str | None:
+    """The environment variable that set ``field``, if one did (names are case-insensitive)."""
+    wanted = {f"{ENV_PREFIX}{field}".upper()}
+    if field == "api_key":
+        wanted.add(API_KEY_ENV)
+    for name, value in os.environ.items():
+        if name.upper() in wanted and value.strip():
+            return name
+    return None
+
+
+def _known_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
+    """The valid keys at ``path`` (nested settings models included), from the model itself."""
+    for part in path:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _describe(error: Any, file_data: dict[str, Any]) -> str:
+    """One problem as the user can fix it: where the value came from, which key, what is wrong."""
+    loc = tuple(error["loc"])
+    key = ".".join(str(part) for part in loc) or "settings"
+    top = str(loc[0]) if loc else ""
+    if error["type"] == "extra_forbidden":
+        valid = _known_keys(Settings, loc[:-1])
+        near = difflib.get_close_matches(str(loc[-1]).lower(), valid, n=1, cutoff=0.6)
+        hint = f"did you mean {near[0]}?" if near else f"valid keys: {', '.join(valid)}"
+        where = f"config file {config_file()}" if top in file_data else "settings"
+        return f"{where}: unknown key {key!r} ({hint})"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    env = _env_name(top) if top else None
+    if env is not None:
+        return f"{env}: {key}: {message}"
+    if top in file_data:
+        return f"config file {config_file()}: {key}: {message}"
+    return f"{key}: {message}"
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build Settings, turning pydantic's validation errors into one readable SettingsError."""
+    """Build Settings, turning pydantic's validation errors into one readable SettingsError.
+
+    Each problem names where the value came from (environment variable or config file) and
+    the key, so the user knows what to change; a secret value is never repeated.
+    """
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise SettingsError(f"Invalid configuration ({problems})") from exc
+        file_data = _read_config_file(config_file())
+        problems = "; ".join(_describe(err, file_data) for err in exc.errors())
+        raise SettingsError(f"Invalid configuration: {problems}") from exc

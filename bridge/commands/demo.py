@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bridge.commands.console import ExitCode, UsageError, consoles
+from bridge.commands.console import ExitCode, UsageError, program_name
 from bridge.commands.edit import EditArgs, EditOutcome, edit_flow
-from bridge.commands.exits import run_command
+from bridge.commands.exits import Report, run_command
 from bridge.emulator.app import EmulatorConfig
 from bridge.emulator.faults import FaultConfig
 from bridge.settings import load_settings
@@ -95,9 +95,10 @@ def show_outcome(outcome: EditOutcome, shoot: Path, out: Console) -> None:
         for key, value in values.items():
             table.add_row(key, str(value))
         out.print(table)
+    program = program_name()
     out.print(
-        "Next: `imagen-bridge profiles` lists profiles; `imagen-bridge edit PHOTOS --profile KEY` "
-        "edits your own photos (on the emulator until an API key is configured).",
+        f"Next: `{escape(program)} profiles` lists profiles; `{escape(program)} edit PHOTOS "
+        "--profile KEY` edits your own photos (on the emulator until an API key is configured).",
         highlight=False,
     )
 
@@ -116,7 +117,8 @@ def demo_command(
     ] = 0.5,
 ) -> None:
     """Edit a small synthetic sample shoot on the built-in emulator and show what came back."""
-    out, err = consoles()
+    report = Report()
+    out = report.out
     base = folder or Path(tempfile.mkdtemp(prefix="imagen-bridge-demo-"))
     shoot = base / "shoot"
 
@@ -133,10 +135,8 @@ def demo_command(
             out=base / "edits",
         )
         emulator = EmulatorConfig(faults=FaultConfig(processing_s=processing_s))
-        code, result = await edit_flow(
-            args, settings, out=out, err=err, demo=True, emulator=emulator
-        )
+        code, result = await edit_flow(args, settings, report=report, demo=True, emulator=emulator)
         show_outcome(result, shoot, out)
         return code
 
-    raise typer.Exit(run_command(flow(), err))
+    raise typer.Exit(run_command(flow(), report))

@@ -9,7 +9,6 @@ different folders, RAW and JPEG), each project gets a ``project-N`` subfolder.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,8 +21,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from bridge.commands.console import ExitCode, UsageError, command_logger, consoles
-from bridge.commands.exits import run_command
+from bridge.commands.console import ExitCode, UsageError, command_logger
+from bridge.commands.exits import Report, run_command
 from bridge.commands.progress_view import ProgressView
 from bridge.commands.session import notice_on
 from bridge.emulator.app import EmulatorConfig
@@ -203,6 +202,12 @@ class EditOutcome:
     photos: tuple[PhotoView, ...]
 
     @property
+    def merge_id(self) -> str | None:
+        """What ``undo`` takes, once a sidecar was written (None: nothing to undo)."""
+        written = any(p.sidecar and p.sidecar.status in ("created", "updated") for p in self.photos)
+        return self.job.merge_id if written else None
+
+    @property
     def ok(self) -> bool:
         """Every photo edited and every sidecar merged (nothing refused or failed)."""
         return all(
@@ -216,8 +221,7 @@ async def edit_flow(
     args: EditArgs,
     settings: Settings,
     *,
-    out: Console,
-    err: Console,
+    report: Report,
     demo: bool = False,
     emulator: EmulatorConfig | None = None,
 ) -> tuple[ExitCode, EditOutcome]:
@@ -227,6 +231,7 @@ async def edit_flow(
     runs as a durable job, resumable with ``imagen-bridge jobs resume`` if it is
     interrupted.
     """
+    err = report.err
     tools = tools_of(args)
     try:
         photography_type = (
@@ -281,7 +286,10 @@ async def edit_flow(
                 job = await engine.join(job.id)
         except asyncio.CancelledError:
             await engine.stop()
-            print_summary(await _outcome(engine, job.id), out=out, as_json=args.json)
+            stopped = await _outcome(engine, job.id)
+            report.partial(lambda: summary_json(stopped))
+            if not args.json:
+                print_summary(stopped, out=report.out)
             err.print(
                 f"Interrupted. What is done is kept: `imagen-bridge jobs resume {job.id}` "
                 "goes on from where this run stopped.",
@@ -289,8 +297,12 @@ async def edit_flow(
             )
             raise
         outcome = await _outcome(engine, job.id)
-    print_summary(outcome, out=out, as_json=args.json)
-    return (ExitCode.OK if outcome.ok else ExitCode.FAILED), outcome
+    code = ExitCode.OK if outcome.ok else ExitCode.FAILED
+    if args.json:
+        report.result(code, summary_json(outcome))
+    else:
+        print_summary(outcome, out=report.out)
+    return code, outcome
 
 
 async def _outcome(engine: JobEngine, job_id: str) -> EditOutcome:
@@ -305,7 +317,6 @@ def summary_json(outcome: EditOutcome) -> dict[str, object]:
     """The run as ``--json`` prints it: every photo, its outputs and its sidecar."""
     job = outcome.job
     return {
-        "ok": outcome.ok,
         "job_id": job.id,
         "out_dir": job.out_dir,
         "projects": len({p.project for p in outcome.photos if p.project is not None}),
@@ -329,17 +340,12 @@ def summary_json(outcome: EditOutcome) -> dict[str, object]:
             for p in outcome.photos
         ],
         "unmatched_outputs": job.unmatched_outputs,
-        "merge_id": job.merge_id,
+        "merge_id": outcome.merge_id,
     }  # fmt: skip
 
 
-def print_summary(outcome: EditOutcome, *, out: Console, as_json: bool) -> None:
-    if as_json:
-        text = json.dumps(summary_json(outcome), ensure_ascii=False, indent=2)
-        # A folder name that is not UTF-8 holds lone surrogates; made visible, each is exactly
-        # the JSON escape "\udcXX", so the output stays valid JSON and maps back to the bytes.
-        out.file.write(text.encode("utf-8", "backslashreplace").decode("utf-8") + "\n")
-        return
+def print_summary(outcome: EditOutcome, *, out: Console) -> None:
+    """The run for people: counts, where the outputs are, every photo that did not make it."""
     job = outcome.job
     edited = job.counts.ready + job.counts.applied
     total = len(outcome.photos)
@@ -378,8 +384,8 @@ def _print_merge(outcome: EditOutcome, out: Console) -> None:
                 f"{escape(photo.sidecar.reason or '')}",
                 highlight=False,
             )
-    if outcome.job.merge_id:
-        out.print(f"Undo with: imagen-bridge undo {outcome.job.merge_id}", highlight=False)
+    if outcome.merge_id:
+        out.print(f"Undo with: imagen-bridge undo {outcome.merge_id}", highlight=False)
 
 
 def edit_command(
@@ -485,11 +491,10 @@ def edit_command(
         concurrency=concurrency,
         md5=md5,
     )
-    stdout, err = consoles()
+    report = Report(as_json=json_output)
 
     async def flow() -> ExitCode:
-        settings = load_settings()
-        code, _ = await edit_flow(args, settings, out=stdout, err=err)
+        code, _ = await edit_flow(args, load_settings(), report=report)
         return code
 
-    raise typer.Exit(run_command(flow(), err))
+    raise typer.Exit(run_command(flow(), report))

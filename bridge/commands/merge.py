@@ -2,14 +2,15 @@
 
 Results go to stdout (a table on a terminal, one plain line per file otherwise, or JSON);
 progress and errors go to stderr. Exit codes: 0 all fine, 1 some file refused or failed
-(or nothing to undo), 2 usage errors.
+(or nothing to undo), 2 usage or configuration errors (an unknown merge id is one);
+errors and stops are reported as for every command (``bridge.commands.exits``).
 """
 
 from __future__ import annotations
 
-import json
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -21,8 +22,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from bridge.commands.console import ExitCode, consoles
-from bridge.settings import SettingsError, load_settings
+from bridge.commands.console import CommandFailed, ExitCode, UsageError, plural, program_name
+from bridge.commands.exits import Report, run_command
+from bridge.settings import load_settings
 from bridge.xmp.batch import (
     ItemResult,
     ItemStatus,
@@ -34,10 +36,11 @@ from bridge.xmp.batch import (
     plan_merge,
     preview_plan,
 )
-from bridge.xmp.errors import XmpError
+from bridge.xmp.errors import JournalError, XmpError
+from bridge.xmp.formats import split_name
 from bridge.xmp.journal import Journal, MergeSummary, UndoOutcome, UndoReport
 from bridge.xmp.merge import CrsChanges
-from bridge.xmp.sidecar import Naming
+from bridge.xmp.sidecar import SIDECAR_EXTENSION, Naming
 
 #: Above this many files the table lists only problems (``--json`` has every file) and a
 #: progress bar runs on a terminal.
@@ -68,11 +71,6 @@ def _relative(path: Path | None, base: Path) -> str:
         return shown(path)
 
 
-def _echo_json(data: object) -> None:
-    """Exact JSON on stdout (not re-rendered by rich), UTF-8 kept readable."""
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
-
-
 def _line(out: Console, text: str, style: str = "") -> None:
     """One line of results: styled on a terminal; verbatim (tabs kept) for pipes and logs."""
     if out.is_terminal:
@@ -83,18 +81,6 @@ def _line(out: Console, text: str, style: str = "") -> None:
 
 def _now() -> datetime:
     return datetime.now().astimezone()
-
-
-def _fail(err: Console, message: str, code: ExitCode) -> typer.Exit:
-    err.print(Text.assemble(("Error: ", "red"), message))
-    return typer.Exit(code)
-
-
-def _data_dir(err: Console) -> Path:
-    try:
-        return load_settings().data_dir
-    except SettingsError as exc:
-        raise _fail(err, shown(exc), ExitCode.USAGE) from exc
 
 
 # -- merge -----------------------------------------------------------------------------------
@@ -128,35 +114,101 @@ def merge_command(
 
     Only the Camera Raw settings are replaced; ratings, keywords and all other metadata
     stay as they are. Every write is backed up and can be reversed with `imagen-bridge undo`.
+    With --recursive, source folders are searched with their subfolders too, so `edit`'s
+    own output folder (project-1/, project-2/... when it used several projects) can be given
+    as it is.
     """
-    out, err = consoles()
-    if not into.is_dir():
-        raise _fail(err, f"--into {shown(into)} is not a folder", ExitCode.USAGE)
-    try:
-        files = collect_sources(sources)
-    except OSError as exc:
-        raise _fail(err, shown(exc), ExitCode.USAGE) from exc
-    if not files:
-        raise _fail(err, "no .xmp files found in the given sources", ExitCode.USAGE)
-    try:
-        plan = plan_merge(files, into, recursive=recursive, naming=naming)
-    except XmpError as exc:
-        raise _fail(err, shown(exc), ExitCode.USAGE) from exc
-    now = _now()
-    with _progress(err, len(plan.items), enabled=not as_json) as advance:
-        if dry_run:
-            report = preview_plan(plan, now, on_result=advance)
+    report = Report(as_json=as_json)
+
+    def work() -> ExitCode:
+        if not into.is_dir():
+            raise UsageError(f"--into {shown(into)} is not a folder")
+        files = find_sources(sources, recursive=recursive)
+        try:
+            plan = plan_merge(files, into, recursive=recursive, naming=naming)
+        except XmpError as exc:
+            raise UsageError(shown(exc)) from exc
+        done: list[ItemResult] = []
+        report.partial(lambda: _partial_json(plan, done, dry_run=dry_run))
+        now = _now()
+        with _progress(report.err, len(plan.items), enabled=not as_json) as advance:
+
+            def on_result(item: ItemResult) -> None:
+                done.append(item)
+                if advance is not None:
+                    advance(item)
+
+            if dry_run:
+                merged = preview_plan(plan, now, on_result=on_result)
+            else:
+                with Journal(load_settings().data_dir) as journal:
+                    merged = apply_plan(plan, journal, now, on_result=on_result)
+        code = ExitCode.OK if merged.ok else ExitCode.FAILED
+        if not as_json:
+            _print_report(report.out, plan, merged)
+        return report.result(code, _report_json(plan, merged))
+
+    raise typer.Exit(run_command(work, report))
+
+
+def find_sources(paths: Sequence[Path], *, recursive: bool) -> list[Path]:
+    """The incoming .xmp files: files as given, folders expanded (with --recursive, subfolders
+    too; hidden ones are skipped). Nothing found is a usage error that says where to look.
+    """
+    expanded: list[Path] = []
+    for path in paths:
+        if recursive and path.is_dir():
+            expanded += _sidecars_below(path)
         else:
-            try:
-                with Journal(_data_dir(err)) as journal:
-                    report = apply_plan(plan, journal, now, on_result=advance)
-            except XmpError as exc:
-                raise _fail(err, shown(exc), ExitCode.FAILED) from exc
-    if as_json:
-        _echo_json(_report_json(plan, report))
-    else:
-        _print_report(out, plan, report)
-    raise typer.Exit(ExitCode.OK if report.ok else ExitCode.FAILED)
+            expanded.append(path)
+    try:
+        files = collect_sources(expanded)
+    except OSError as exc:
+        raise UsageError(shown(exc)) from exc
+    if files:
+        return files
+    if not recursive:
+        deeper = {
+            sub: len(found)
+            for path in paths
+            if path.is_dir()
+            for sub in _subfolders(path)
+            if (found := _sidecars_below(sub))
+        }
+        if deeper:
+            where = ", ".join(f"{shown(sub)}{os.sep}" for sub in sorted(deeper)[:3])
+            more = ", ..." if len(deeper) > 3 else ""
+            count = plural(sum(deeper.values()), ".xmp file")
+            raise UsageError(
+                f"no .xmp files directly in the given folders, but {count} in their "
+                f"subfolders ({where}{more}): add --recursive to merge those"
+            )
+    given = ", ".join(shown(p) for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
+    below = " or their subfolders" if recursive else ""
+    raise UsageError(f"no .xmp files found in {given}{below}")
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(
+                Path(e.path) for e in entries if e.is_dir() and not e.name.startswith(".")
+            )
+    except OSError:
+        return []
+
+
+def _sidecars_below(folder: Path) -> list[Path]:
+    """Every .xmp file in ``folder`` and its subfolders (hidden ones skipped), sorted."""
+    found: list[Path] = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += sorted(
+            Path(root) / n
+            for n in names
+            if not n.startswith(".") and split_name(n)[1] == SIDECAR_EXTENSION
+        )
+    return found
 
 
 @contextmanager
@@ -201,6 +253,14 @@ def _detail(item: ItemResult) -> str:
     return shown(item.reason) if item.reason else _changes_text(item.changes)
 
 
+def _shown_target(item: ItemResult, base: Path, *, dry_run: bool) -> str:
+    """The file a line names: the sidecar where it exists (or will, in a dry run)."""
+    written = item.status in (ItemStatus.CREATED, ItemStatus.UPDATED, ItemStatus.UNCHANGED)
+    if item.sidecar is not None and ((written and dry_run) or item.sidecar.exists()):
+        return _relative(item.sidecar, base)
+    return _relative(item.photo, base)
+
+
 def _print_report(out: Console, plan: MergePlan, report: MergeReport) -> None:
     rows = list(report.items)
     large = len(rows) > LARGE_BATCH
@@ -208,20 +268,20 @@ def _print_report(out: Console, plan: MergePlan, report: MergeReport) -> None:
         rows = [i for i in rows if i.status in (ItemStatus.REFUSED, ItemStatus.FAILED)]
     verb = "would be " if report.dry_run else ""
     if out.is_terminal and rows:
-        table = Table("status", "incoming", "sidecar", "details", show_lines=False)
+        table = Table("status", "incoming", "sidecar or photo", "details", show_lines=False)
         for item in rows:
             table.add_row(
                 Text(verb + item.status.value, style=_STATUS_STYLE[item.status]),
                 Text(shown(item.source.name)),
-                Text(_relative(item.sidecar, plan.into_dir)),
+                Text(_shown_target(item, plan.into_dir, dry_run=report.dry_run)),
                 Text(_detail(item)),
             )
         out.print(table)
     else:
         for item in rows:
-            sidecar = _relative(item.sidecar, plan.into_dir)
+            target = _shown_target(item, plan.into_dir, dry_run=report.dry_run)
             line = f"{verb}{item.status.value}\t{shown(item.source)}"
-            line += f" -> {sidecar}" if sidecar else ""
+            line += f" -> {target}" if target else ""
             detail = _detail(item)
             _line(out, line + (f"\t{detail}" if detail else ""))
     counts = ", ".join(
@@ -235,7 +295,7 @@ def _print_report(out: Console, plan: MergePlan, report: MergeReport) -> None:
     if report.dry_run:
         _line(out, "Dry run: nothing was written.")
     elif report.merge_id:
-        _line(out, f"Merge id: {report.merge_id}. To undo it: imagen-bridge undo {report.merge_id}")
+        _line(out, f"Merge id: {report.merge_id}. To undo it: {_undo_line(report.merge_id)}")
         _line(
             out,
             "In Lightroom Classic, select the photos and use Metadata > Read Metadata from "
@@ -243,6 +303,10 @@ def _print_report(out: Console, plan: MergePlan, report: MergeReport) -> None:
         )
     else:
         _line(out, "Nothing was written; nothing to undo.")
+
+
+def _undo_line(merge_id: str) -> str:
+    return f"{program_name()} undo {merge_id}"
 
 
 def _report_json(plan: MergePlan, report: MergeReport) -> dict[str, Any]:
@@ -254,9 +318,8 @@ def _report_json(plan: MergePlan, report: MergeReport) -> dict[str, Any]:
         "dry_run": report.dry_run,
         "into": path(plan.into_dir),
         "naming": plan.naming.value,
-        "ok": report.ok,
         "counts": {status.value: report.count(status) for status in ItemStatus},
-        "undo": f"imagen-bridge undo {report.merge_id}" if report.merge_id else None,
+        "undo": _undo_line(report.merge_id) if report.merge_id else None,
         "items": [
             {
                 "source": path(item.source),
@@ -275,12 +338,23 @@ def _report_json(plan: MergePlan, report: MergeReport) -> dict[str, Any]:
     }
 
 
+def _partial_json(plan: MergePlan, done: list[ItemResult], *, dry_run: bool) -> dict[str, Any]:
+    """What an interrupted merge had done: the files finished so far (all journaled)."""
+    data = _report_json(plan, MergeReport(None, dry_run, tuple(done)))
+    if not dry_run and done:
+        data["undo"] = f"{program_name()} undo --list"  # its id is the newest listed there
+    return data
+
+
 # -- undo ------------------------------------------------------------------------------------
 
 
 def undo_command(
     merge_id: Annotated[
-        str | None, typer.Argument(help="The merge to undo (printed by `merge`; see --list).")
+        str | None,
+        typer.Argument(
+            help="The merge to undo (printed by `merge`; see --list).", show_default=False
+        ),
     ] = None,
     last: Annotated[bool, typer.Option("--last", help="Undo the most recent merge.")] = False,
     list_merges: Annotated[
@@ -289,75 +363,94 @@ def undo_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Put the sidecars of a merge back exactly as they were before it."""
-    out, err = consoles()
-    chosen = sum((merge_id is not None, last, list_merges))
-    if chosen != 1:
-        raise _fail(err, "give exactly one of MERGE_ID, --last or --list", ExitCode.USAGE)
-    try:
-        with Journal(_data_dir(err)) as journal:
+    report = Report(as_json=as_json)
+
+    def work() -> ExitCode:
+        if sum((merge_id is not None, last, list_merges)) != 1:
+            raise UsageError("give exactly one of MERGE_ID, --last or --list")
+        with Journal(load_settings().data_dir) as journal:
+            merges = journal.merges()
             if list_merges:
-                _print_merges(out, journal.merges(), as_json=as_json)
-                raise typer.Exit(ExitCode.OK)
+                if not as_json:
+                    _print_merges(report.out, merges)
+                return report.result(ExitCode.OK, {"merges": [_merge_json(m) for m in merges]})
+            if merge_id is not None and merge_id not in {m.merge_id for m in merges}:
+                raise UsageError(
+                    f"there is no merge {shown(merge_id)!r} in the journal; "
+                    f"`{program_name()} undo --list` lists the merges that can be undone"
+                )
             target = merge_id if merge_id is not None else journal.last_merge_id()
             if target is None:
-                raise _fail(err, "there are no merges to undo", ExitCode.FAILED)
-            report = journal.undo(target, now=_now())
-    except XmpError as exc:
-        hint = " (to undo an older merge, give its id: see --list)" if last else ""
-        raise _fail(err, shown(exc) + hint, ExitCode.FAILED) from exc
-    _print_undo(out, report, as_json=as_json)
-    raise typer.Exit(ExitCode.OK if report.complete else ExitCode.FAILED)
+                raise CommandFailed("there are no merges to undo")
+            try:
+                undone = journal.undo(target, now=_now())
+            except JournalError as exc:
+                hint = " (to undo an older merge, give its id: see --list)" if last else ""
+                raise CommandFailed(shown(exc) + hint) from exc
+        if not as_json:
+            _print_undo(report.out, undone)
+        code = ExitCode.OK if undone.complete else ExitCode.FAILED
+        return report.result(code, _undo_json(undone))
+
+    raise typer.Exit(run_command(work, report))
 
 
-def _print_merges(out: Console, merges: list[MergeSummary], *, as_json: bool) -> None:
-    if as_json:
-        _echo_json(
-            [
-                {
-                    "merge_id": m.merge_id,
-                    "created_at": m.created_at.isoformat(),
-                    "into": shown(m.into_dir),
-                    "created": m.created,
-                    "updated": m.updated,
-                    "state": m.state,
-                    "undone_at": m.undone_at.isoformat() if m.undone_at else None,
-                }
-                for m in merges
-            ]
-        )
-        return
+def _merge_json(m: MergeSummary) -> dict[str, Any]:
+    return {
+        "merge_id": m.merge_id,
+        "created_at": m.created_at.isoformat(),
+        "into": shown(m.into_dir),
+        "created": m.created,
+        "updated": m.updated,
+        "state": m.state,
+        "undone_at": m.undone_at.isoformat() if m.undone_at else None,
+    }
+
+
+_MERGE_COLUMNS = ("merge id", "time", "folder", "created", "updated", "state")
+
+
+def _print_merges(out: Console, merges: list[MergeSummary]) -> None:
     if not merges:
         _line(out, "No merges recorded yet.")
         return
-    table = Table("merge id", "time", "folder", "created", "updated", "state")
-    for m in merges:
-        when = m.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        cells = (m.merge_id, when, shown(m.into_dir), str(m.created), str(m.updated), m.state)
-        if out.is_terminal:
-            table.add_row(*(Text(cell) for cell in cells))
-        else:
-            _line(out, "\t".join(cells))
-    if out.is_terminal:
-        out.print(table)
-
-
-def _print_undo(out: Console, report: UndoReport, *, as_json: bool) -> None:
-    if as_json:
-        _echo_json(
-            {
-                "merge_id": report.merge_id,
-                "complete": report.complete,
-                "items": [
-                    {
-                        "sidecar": shown(item.sidecar),
-                        "outcome": item.outcome.value,
-                        "reason": None if item.reason is None else shown(item.reason),
-                    }
-                    for item in report.items
-                ],
-            }
+    rows = [
+        (
+            m.merge_id,
+            m.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            shown(m.into_dir),
+            str(m.created),
+            str(m.updated),
+            m.state,
         )
+        for m in merges
+    ]
+    if out.is_terminal:
+        table = Table(*_MERGE_COLUMNS)
+        for row in rows:
+            table.add_row(*(Text(cell) for cell in row))
+        out.print(table)
         return
+    for row in (_MERGE_COLUMNS, *rows):
+        _line(out, "\t".join(row))
+
+
+def _undo_json(report: UndoReport) -> dict[str, Any]:
+    return {
+        "merge_id": report.merge_id,
+        "complete": report.complete,
+        "items": [
+            {
+                "sidecar": shown(item.sidecar),
+                "outcome": item.outcome.value,
+                "reason": None if item.reason is None else shown(item.reason),
+            }
+            for item in report.items
+        ],
+    }
+
+
+def _print_undo(out: Console, report: UndoReport) -> None:
     for item in report.items:
         line = f"{item.outcome.value}\t{shown(item.sidecar)}"
         style = "red" if item.outcome in (UndoOutcome.REFUSED, UndoOutcome.FAILED) else ""

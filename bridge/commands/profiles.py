@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from bridge.commands.console import ExitCode, command_logger, consoles
-from bridge.commands.exits import run_command
+from bridge.commands.console import ExitCode, command_logger, program_name
+from bridge.commands.exits import Report, run_command
 from bridge.commands.session import imagen_client
 from bridge.settings import load_settings
 
@@ -19,8 +18,9 @@ def profiles_command(
         bool, typer.Option("--json", help="Print the profiles as JSON for scripts.")
     ] = False,
 ) -> None:
-    """List your Imagen profiles (key, name, type, and whether they edit RAW or JPEG)."""
-    out, err = consoles()
+    """List your Imagen profiles: key, name, type, and whether they edit RAW or JPEG."""
+    report = Report(as_json=json_output)
+    out, err = report.out, report.err
 
     async def flow() -> ExitCode:
         settings = load_settings()
@@ -28,15 +28,18 @@ def profiles_command(
             profiles = await client.profiles()
         if json_output:
             rows = [p.model_dump(mode="json") for p in profiles]
-            out.file.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
-            return ExitCode.OK
+            return report.result(ExitCode.OK, {"profiles": rows})
         table = Table("key", "name", "type", "edits", title="Imagen profiles")
         for p in profiles:
             table.add_row(
                 str(p.profile_key), p.profile_name or "", p.profile_type or "", p.image_type or ""
             )
         out.print(table)
-        out.print("Use a key or an exact name with: imagen-bridge edit --profile KEY PHOTOS...")
+        out.print(
+            f"Use a key or an exact name with: {program_name()} edit --profile KEY PHOTOS...",
+            highlight=False,
+            markup=False,
+        )
         return ExitCode.OK
 
-    raise typer.Exit(run_command(flow(), err))
+    raise typer.Exit(run_command(flow(), report))

@@ -18,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bridge.emulator import routes_classic, routes_enhance, routes_i2i
+from bridge.emulator.accesslog import AccessLog
 from bridge.emulator.auth import require_api_key
 from bridge.emulator.config import EmulatorConfig
 from bridge.emulator.envelope import CONFIG_KEY, json_errors
@@ -36,8 +37,11 @@ def create_app(
     """The emulator app. ``clock`` (monotonic seconds) times jobs; tests may pass a fake one."""
     config = config or EmulatorConfig()
     faults = Faults(config.faults)
+    # Outermost, the access log sees every answer, injected faults included.
+    access_log = AccessLog(config.access_log) if config.access_log is not None else None
+    logging = [access_log.middleware] if access_log is not None else []
     app = web.Application(
-        middlewares=[json_errors, faults.middleware(), require_api_key],
+        middlewares=[*logging, json_errors, faults.middleware(), require_api_key],
         client_max_size=MAX_JSON_BODY,
     )
     if config.storage_dir is not None:
@@ -60,6 +64,8 @@ def create_app(
         await state.drain()
         if temporary:
             shutil.rmtree(root, ignore_errors=True)
+        if access_log is not None:
+            access_log.close()
 
     app.on_cleanup.append(_cleanup)
     return app

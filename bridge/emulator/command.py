@@ -10,8 +10,10 @@ from typing import Annotated, Literal
 
 import typer
 
+from bridge.commands.console import CommandFailed, ExitCode, UsageError
+from bridge.commands.exits import Report, run_command
 from bridge.emulator.app import EmulatorConfig, check_loopback, running_emulator
-from bridge.emulator.faults import FaultConfig, FaultConfigError
+from bridge.emulator.faults import FaultConfig
 
 DEFAULT_PORT = 8718
 
@@ -80,47 +82,76 @@ def emulator_command(
         typer.Option(help="Seconds an edit/export takes from Pending to Completed (default 2)."),
     ] = None,
     fail_file: Annotated[
-        list[str] | None, typer.Option(help="A file name whose editing fails (repeatable).")
+        list[str] | None,
+        typer.Option(metavar="NAME", help="A file name whose editing fails (repeatable)."),
+    ] = None,
+    access_log: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Append one line per request to FILE: method, path (signature parameters "
+            "left out), status, bytes received.",
+        ),
     ] = None,
 ) -> None:
-    """Serve the offline Imagen emulator (API under /v1, presigned storage under /storage)."""
-    try:
-        check_loopback(host)
-        if envelope not in ("bare", "data") or status_case not in ("title", "upper", "lower"):
-            raise ValueError("--envelope must be bare|data and --status-case title|upper|lower")
-        faults = fault_config(
-            dict(os.environ),
-            fault_config_file,
-            {
-                "seed": seed,
-                "latency_ms": latency_ms,
-                "rate_429": rate_429,
-                "rate_500": rate_500,
-                "rate_503": rate_503,
-                "drop_upload_rate": drop_upload_rate,
-                "drop_download_rate": drop_download_rate,
-                "link_lifetime_s": link_lifetime,
-                "processing_s": processing_time,
-                "fail_files": frozenset(fail_file) if fail_file else None,
-            },
-        )
-        config = EmulatorConfig(
-            api_key=api_key,
-            envelope=_literal_envelope(envelope),
-            status_case=_literal_case(status_case),
-            faults=faults,
-            storage_dir=storage_dir,
-        )
-    except (ValueError, FaultConfigError) as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        asyncio.run(_serve(config, host, port))
-    except KeyboardInterrupt:
-        typer.echo("Emulator stopped.")
-    except OSError as exc:
-        typer.echo(f"Error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(1) from None
+    """Serve the offline Imagen emulator: the API under /v1, presigned storage under /storage.
+
+    Ctrl-C, SIGTERM or SIGHUP stop it cleanly (its temporary storage is removed; exit 0).
+    """
+    report = Report()
+    flags: dict[str, object] = {
+        "seed": seed,
+        "latency_ms": latency_ms,
+        "rate_429": rate_429,
+        "rate_500": rate_500,
+        "rate_503": rate_503,
+        "drop_upload_rate": drop_upload_rate,
+        "drop_download_rate": drop_download_rate,
+        "link_lifetime_s": link_lifetime,
+        "processing_s": processing_time,
+        "fail_files": frozenset(fail_file) if fail_file else None,
+    }
+
+    async def serve() -> ExitCode:
+        try:
+            check_loopback(host)
+            if envelope not in ("bare", "data") or status_case not in ("title", "upper", "lower"):
+                raise ValueError("--envelope must be bare|data and --status-case title|upper|lower")
+            config = EmulatorConfig(
+                api_key=api_key,
+                envelope=_literal_envelope(envelope),
+                status_case=_literal_case(status_case),
+                faults=fault_config(dict(os.environ), fault_config_file, flags),
+                storage_dir=storage_dir,
+                access_log=_writable(access_log),
+            )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            async with running_emulator(config, host=host, port=port) as emulator:
+                _announce(config, emulator.base_url)
+                await asyncio.Event().wait()
+        except asyncio.CancelledError:  # a stop signal: the normal end of a server
+            typer.echo("Emulator stopped.")
+            return ExitCode.OK
+        except OSError as exc:
+            raise CommandFailed(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise AssertionError("the emulator serves until it is stopped")
+
+    raise typer.Exit(run_command(serve(), report))
+
+
+def _writable(path: Path | None) -> Path | None:
+    """The access log's path, once it is known to open for appending (a usage error if not)."""
+    if path is not None:
+        try:
+            with path.open("ab"):
+                pass
+        except OSError as exc:
+            raise ValueError(
+                f"--access-log {path} cannot be opened for appending: {exc.strerror or exc}"
+            ) from None
+    return path
 
 
 def _literal_envelope(value: str) -> Literal["bare", "data"]:
@@ -131,11 +162,11 @@ def _literal_case(value: str) -> Literal["title", "upper", "lower"]:
     return "upper" if value == "upper" else "lower" if value == "lower" else "title"
 
 
-async def _serve(config: EmulatorConfig, host: str, port: int) -> None:
-    async with running_emulator(config, host=host, port=port) as emulator:
-        key_rule = "the configured key" if config.api_key else "any non-empty key"
-        typer.echo(f"Imagen emulator listening on {emulator.base_url}")
-        typer.echo(f"  x-api-key: {key_rule}; storage: {config.storage_dir or 'temporary'}")
-        typer.echo(f"  use it with: IMAGEN_BRIDGE_BASE_URL={emulator.base_url}")
-        typer.echo("Press Ctrl-C to stop.")
-        await asyncio.Event().wait()
+def _announce(config: EmulatorConfig, base_url: str) -> None:
+    key_rule = "the configured key" if config.api_key else "any non-empty key"
+    typer.echo(f"Imagen emulator listening on {base_url}")
+    typer.echo(f"  x-api-key: {key_rule}; storage: {config.storage_dir or 'temporary'}")
+    if config.access_log is not None:
+        typer.echo(f"  access log: {config.access_log}")
+    typer.echo(f"  use it with: IMAGEN_BRIDGE_BASE_URL={base_url}")
+    typer.echo("Press Ctrl-C to stop.")

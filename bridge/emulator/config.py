@@ -17,6 +17,7 @@ class EmulatorConfig:
     faults: FaultConfig = field(default_factory=FaultConfig)
     storage_dir: Path | None = None  # None: a temp dir removed on shutdown
     hdr_bracket_size: int = 3
+    access_log: Path | None = None  # append a line per request here (see ``accesslog``)
 
     def __post_init__(self) -> None:
         if self.envelope not in ("bare", "data"):

@@ -49,7 +49,9 @@ def test_profiles_table_and_json() -> None:
 
     as_json = invoke("profiles", "--json")
     assert as_json.exit_code == 0
-    rows = json.loads(as_json.stdout)
+    document = json.loads(as_json.stdout)
+    assert document["ok"] is True
+    rows = document["profiles"]
     assert {"profile_key": 5700, "image_type": "RAW"}.items() <= rows[0].items()
 
 
@@ -132,7 +134,11 @@ def test_default_output_folder_is_new_and_timestamped(
         (["a.CR2", "b.jpg"], ["-p", "5700"], "b.jpg: JPEG file, but the profile 'CLEAN & CRISP'"),
         (["a.CR2"], ["-p", "99999"], "No profile with key 99999"),
         (["a.CR2"], [], "--profile is required"),
-        (["a.CR2"], ["-p", "5700", "--crop", "--portrait-crop"], "at most one of --crop, --portrait-crop"),
+        (
+            ["a.CR2"],
+            ["-p", "5700", "--crop", "--portrait-crop"],
+            "at most one of --crop, --portrait-crop",
+        ),
         (["a.jpg"], ["--smart", "--crop"], "--crop cannot be used with --smart"),
         (["a.CR2"], ["--smart"], "a.CR2: RAW file, but the Smart Editing"),
         (["a.CR2"], ["-p", "5700", "--type", "weddings"], "Unknown photography type"),

@@ -60,7 +60,7 @@ def test_dry_run_json_then_merge_then_undo(tmp_path: Path, shared_dir: Path) -> 
 
     listed = runner.invoke(app, ["undo", "--list", "--json"])
     assert listed.exit_code == 0
-    (entry,) = json.loads(listed.stdout)
+    (entry,) = json.loads(listed.stdout)["merges"]
     assert (entry["merge_id"], entry["created"], entry["updated"]) == (merge_id, 1, 1)
     assert entry["into"] == str(shoot)
 
@@ -106,8 +106,8 @@ def test_undo_errors(tmp_path: Path) -> None:
     assert nothing.exit_code == 1
     assert "no merges" in nothing.stderr
     hostile = runner.invoke(app, ["undo", "../../etc/passwd"])
-    assert hostile.exit_code == 1
-    assert "not a merge id" in hostile.stderr
+    assert hostile.exit_code == 2  # an id that names no merge is a usage error
+    assert "no merge '../../etc/passwd'" in hostile.stderr
     empty = runner.invoke(app, ["undo", "--list"])
     assert empty.exit_code == 0
     assert "No merges" in empty.stdout

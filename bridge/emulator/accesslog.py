@@ -1,0 +1,77 @@
+"""The emulator's access log: one line per request, so tests and benchmarks can count what
+reached the service (each upload, each part, each poll).
+
+A line is ``METHOD PATH STATUS BYTES_RECEIVED``, space-separated, for example::
+
+    PUT /storage/uploads/p1/IMG_1.CR2?partNumber=2&uploadId=u7 200 8388608
+
+``PATH`` is the request target as the client sent it (percent-encoding kept), with the
+presigned URL's signature parameters (``X-Amz-*``) removed from the query and every other
+parameter kept in its order; a byte outside printable ASCII is percent-encoded, so a line
+never holds a space or control character inside a field. ``STATUS`` is the status answered,
+or ``-`` when the connection was dropped (an injected fault) and no answer was sent.
+``BYTES_RECEIVED`` counts the request body bytes that arrived. Lines are appended with one
+``write`` each, so several emulators can share a file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from bridge.emulator.signing import AUTH_PARAMS
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_SIGNATURE_PARAMS = frozenset(name.lower() for name in AUTH_PARAMS)
+
+
+def logged_target(raw: str) -> str:
+    """The request target as logged: signature parameters dropped, nothing else changed."""
+    path, _, query = raw.partition("?")
+    kept = [
+        piece
+        for piece in query.split("&")
+        if piece and unquote(piece.partition("=")[0]).lower() not in _SIGNATURE_PARAMS
+    ]
+    target = path + ("?" + "&".join(kept) if kept else "")
+    return "".join(
+        c if "!" <= c <= "~" else "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
+        for c in target
+    )
+
+
+class AccessLog:
+    """Appends a line per request to ``path`` (opened once; ``close`` ends it)."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def write(self, method: str, raw_target: str, status: int | None, received: int) -> None:
+        shown = "-" if status is None else str(status)
+        line = f"{method} {logged_target(raw_target)} {shown} {received}\n"
+        os.write(self._fd, line.encode("ascii"))
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        status: int | None = None
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        else:
+            transport = request.transport
+            if transport is not None and not transport.is_closing():
+                status = response.status
+            return response
+        finally:
+            self.write(request.method, request.raw_path, status, request.content.total_bytes)

@@ -1,0 +1,2 @@
+-- Library/File > Plug-in Extras > Apply Finished Imagen Edits
+require("Flow").applyFinished()
