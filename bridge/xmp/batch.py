@@ -46,6 +46,7 @@ from bridge.xmp.formats import (
 )
 from bridge.xmp.journal import Journal, new_merge_id
 from bridge.xmp.merge import CrsChanges, check_belongs, crs_changes, merge_crs
+from bridge.xmp.names import NameTable
 from bridge.xmp.packet import DEFAULT_MAX_BYTES, parse_xmp, serialize_xmp
 from bridge.xmp.publish import Snapshot, publish, read_snapshot, unsynced
 from bridge.xmp.sidecar import (
@@ -54,6 +55,7 @@ from bridge.xmp.sidecar import (
     Naming,
     SidecarLocation,
     check_declared_extension,
+    child,
     declared_extension,
     is_listed,
     locate_sidecar,
@@ -152,14 +154,14 @@ BeforeReplace = Callable[[Path], None]
 
 
 class SourceList(Sequence[Path]):
-    """Incoming files as (folder, sorted names) groups: 20,000 files cost their names, and a
-    Path is made only for the file being read."""
+    """Incoming files as (folder, sorted names) groups: 20,000 files cost their names' bytes
+    (a :class:`NameTable`), and a Path is made only for the file being read."""
 
     def __init__(self) -> None:
-        self._groups: list[tuple[Path, list[str]]] = []
+        self._groups: list[tuple[Path, NameTable]] = []
         self._ends: list[int] = []
 
-    def add(self, folder: Path, names: list[str]) -> None:
+    def add(self, folder: Path, names: NameTable) -> None:
         if names:
             self._groups.append((folder, names))
             self._ends.append(len(self) + len(names))
@@ -177,7 +179,7 @@ class SourceList(Sequence[Path]):
         position = _position(index, len(self))
         group = bisect.bisect_right(self._ends, position)
         folder, names = self._groups[group]
-        return folder / names[position - (self._ends[group] - len(names))]
+        return child(folder, names[position - (self._ends[group] - len(names))])
 
 
 def _position(index: int, length: int) -> int:
@@ -195,7 +197,7 @@ def collect_sources(paths: Iterable[Path]) -> SourceList:
     (a usage error for the caller).
     """
     found = SourceList()
-    listed: dict[Path, list[str]] = {}  # each folder read, resolved: its (sorted) names
+    listed: dict[Path, NameTable] = {}  # each folder read, resolved: its (sorted) names
     linked: set[Path] = set()  # sources reached by name or link, resolved (few)
 
     def seen(resolved: Path) -> bool:
@@ -207,14 +209,14 @@ def collect_sources(paths: Iterable[Path]) -> SourceList:
             folder = path.resolve()
             if folder not in listed:
                 names, links = _list_sources(path, folder, seen, linked)
-                listed[folder] = names
+                listed[folder] = table = NameTable(names)
                 linked.update(links)
-                found.add(path, names)
+                found.add(path, table)
         elif path.exists():
             resolved = path.resolve()
             if not seen(resolved):
                 linked.add(resolved)
-                found.add(path.parent, [path.name])
+                found.add(path.parent, NameTable([path.name]))
         else:
             raise FileNotFoundError(f"{path} does not exist")
     return found
@@ -246,7 +248,7 @@ def _list_sources(
     return names, [target for n, target in links.items() if n not in inside]
 
 
-def _holds(names: list[str], name: str) -> bool:
+def _holds(names: Sequence[str], name: str) -> bool:
     at = bisect.bisect_left(names, name)
     return at < len(names) and names[at] == name
 
@@ -365,7 +367,7 @@ def _plan_one(source: Path, index: _PhotoIndex, where: str, naming: Naming) -> P
         return PlanItem(source, refusal=f"no photo named {pattern} under {where}")
     folder = candidates[0][0]
     if any(f is not folder for f, _ in candidates):
-        listed = ", ".join(str(f.path / name) for f, name in candidates)
+        listed = ", ".join(str(child(f.path, name)) for f, name in candidates)
         return PlanItem(
             source,
             refusal=f"photos named {stem}.* are in several folders ({listed}); "
@@ -381,7 +383,7 @@ def _plan_one(source: Path, index: _PhotoIndex, where: str, naming: Naming) -> P
         )
     try:
         location = locate_sidecar(
-            folder.path / (raws[0] if raws else photos[0]), naming=naming, folder=folder
+            child(folder.path, raws[0] if raws else photos[0]), naming=naming, folder=folder
         )
     except XmpError as exc:
         return PlanItem(source, refusal=str(exc))
@@ -413,21 +415,22 @@ class _PlanItems(Sequence[PlanItem]):
     def __init__(self, count: int, locate: Callable[[int], PlanItem]) -> None:
         self._count = count
         self._locate = locate
-        self._rivals: dict[str, list[int]] = {}
-        targets: set[str] = set()
-        shared: set[str] = set()
+        # Two passes, the first over the keys' hashes only (small ints, not 20,000 strings),
+        # the second exact, over the few targets whose hash came twice.
+        seen: set[int] = set()
+        twice: set[int] = set()
         for position in range(count):
             key = self._key(position)
-            if key is not None and key in targets:
-                shared.add(key)
-            elif key is not None:
-                targets.add(key)
-        del targets
-        if shared:
+            if key is not None:
+                (twice if hash(key) in seen else seen).add(hash(key))
+        del seen
+        claims: dict[str, list[int]] = {}
+        if twice:
             for position in range(count):
                 key = self._key(position)
-                if key in shared:
-                    self._rivals.setdefault(key, []).append(position)
+                if key is not None and hash(key) in twice:
+                    claims.setdefault(key, []).append(position)
+        self._rivals = {key: held for key, held in claims.items() if len(held) > 1}
 
     def _key(self, position: int) -> str | None:
         location = self._locate(position).location
