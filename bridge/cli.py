@@ -34,6 +34,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "emulator": ("bridge.emulator.command", "emulator_command"),
     "jobs": ("bridge.commands.jobs", "app"),
     "install-plugin": ("bridge.commands.install_plugin", "install_plugin_command"),
+    "deliver": ("bridge.commands.deliver", "deliver_command"),
 }
 
 

@@ -3,6 +3,9 @@
 The Imagen API key comes from ``IMAGEN_API_KEY`` or ``api_key`` in
 ``<config dir>/config.toml``. Without one, every command runs against the
 built-in emulator, and says so, so a newcomer can try the whole flow offline.
+The delivery keys work the same way: ``IMGWIRE_API_KEY`` / ``imgwire_api_key`` and
+``IMAGEKIT_PRIVATE_KEY`` / ``imagekit_private_key``; with neither a key nor a base URL set
+for a service, delivery to it runs against the built-in emulator.
 """
 
 from __future__ import annotations
@@ -26,6 +29,14 @@ from pydantic_settings import (
 from bridge import APP_NAME
 
 API_KEY_ENV = "IMAGEN_API_KEY"
+IMGWIRE_KEY_ENV = "IMGWIRE_API_KEY"
+IMAGEKIT_KEY_ENV = "IMAGEKIT_PRIVATE_KEY"
+# The unprefixed variables the services' own tools use, and the fields they fill.
+_KEY_VARIABLES = {
+    API_KEY_ENV: "api_key",
+    IMGWIRE_KEY_ENV: "imgwire_api_key",
+    IMAGEKIT_KEY_ENV: "imagekit_private_key",
+}
 CONFIG_DIR_ENV = "IMAGEN_BRIDGE_CONFIG_DIR"
 CONFIG_FILE_NAME = "config.toml"
 ENV_PREFIX = "IMAGEN_BRIDGE_"
@@ -80,14 +91,19 @@ class _ConfigFileSource(PydanticBaseSettingsSource):
 
 
 class _ApiKeyEnvSource(PydanticBaseSettingsSource):
-    """``IMAGEN_API_KEY``: the name Imagen's own tools use, without our prefix."""
+    """``IMAGEN_API_KEY`` (and the delivery services' key variables): the names the services'
+    own tools use, without our prefix."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        value = os.environ.get(API_KEY_ENV, "").strip()
-        return {"api_key": value} if value else {}
+        found = {}
+        for variable, name in _KEY_VARIABLES.items():
+            value = os.environ.get(variable, "").strip()
+            if value:
+                found[name] = value
+        return found
 
 
 class Settings(BaseSettings):
@@ -101,6 +117,20 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default_factory=lambda: platformdirs.user_data_path(APP_NAME, appauthor=False)
     )
+    max_jobs: int = Field(default=2, ge=1, le=16)
+    """Jobs a bridge runs at once; more wait in ``queued``."""
+    transfers: int = Field(default=8, ge=1, le=64)
+    """Storage connections at once, shared by every job of the process."""
+    job_retention_days: int = Field(default=30, ge=1, le=3650)
+    """Ended jobs older than this are forgotten (with their default output folders)."""
+    # Delivery targets. A base URL of None means the service's own hosts when a key is set
+    # and the built-in emulator when not.
+    imgwire_api_key: SecretStr | None = None
+    imgwire_base_url: str | None = None
+    imagekit_private_key: SecretStr | None = None
+    imagekit_base_url: str | None = None
+    imagekit_max_file_mb: float = Field(default=25.0, gt=0)  # the account plan's limit
+    imagekit_custom_metadata: bool = True  # needs fields job, photo, profile in the account
 
     @field_validator("base_url")
     @classmethod
@@ -133,11 +163,17 @@ class Settings(BaseSettings):
     @property
     def api_key_source(self) -> str:
         """Where the key was read from, for a 401 message that tells the user what to fix."""
-        if os.environ.get(API_KEY_ENV, "").strip():
-            return f"the {API_KEY_ENV} environment variable"
-        if os.environ.get("IMAGEN_BRIDGE_API_KEY", "").strip():
-            return "the IMAGEN_BRIDGE_API_KEY environment variable"
-        if "api_key" in _read_config_file(config_file()):
+        return self.key_source("api_key")
+
+    def key_source(self, field: str) -> str:
+        """Where the key in ``field`` was read from (never the key itself)."""
+        for variable, name in _KEY_VARIABLES.items():
+            if name == field and os.environ.get(variable, "").strip():
+                return f"the {variable} environment variable"
+        prefixed = f"IMAGEN_BRIDGE_{field.upper()}"
+        if os.environ.get(prefixed, "").strip():
+            return f"the {prefixed} environment variable"
+        if field in _read_config_file(config_file()):
             return f"the config file {config_file()}"
         return "no configured source"
 

@@ -9,25 +9,28 @@ different folders, RAW and JPEG), each project gets a ``project-N`` subfolder.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from bridge.commands.console import ExitCode, UsageError, command_logger
+from bridge.commands.console import ExitCode, UsageError, command_logger, program_name
 from bridge.commands.exits import Report, run_command
 from bridge.commands.progress_view import ProgressView
 from bridge.commands.session import notice_on
 from bridge.emulator.app import EmulatorConfig
 from bridge.imagen import ImagenValidationError, PhotographyType, Profile
-from bridge.jobs.engine import JobEngine
+from bridge.jobs.engine import JobEngine, room_needed
 from bridge.jobs.models import (
     SMART_TOOLS,
     JobRequest,
@@ -38,8 +41,17 @@ from bridge.jobs.models import (
     Tools,
 )
 from bridge.jobs.options import SMART_EXPECTATION, expectation_for, tool_options
-from bridge.jobs.plan import Plan, plan_edit, refuse_other_kinds
+from bridge.jobs.plan import (
+    ImageKind,
+    Plan,
+    PlanError,
+    SkippedFile,
+    partition,
+    plan_edit,
+    refuse_other_kinds,
+)
 from bridge.settings import Settings, load_settings
+from bridge.xmp.sidecar import Naming
 
 DEFAULT_OUT_PARENT = "imagen-output"
 TOOL_SWITCHES = tuple(name for name, info in Tools.model_fields.items() if info.annotation is bool)
@@ -64,6 +76,9 @@ class EditArgs:
     merge: bool = True
     concurrency: int = 8
     md5: bool = False
+    jpeg_profile: str | None = None
+    naming: Literal["adobe", "darktable"] = "adobe"
+    quiet: bool = False
 
 
 def flag(tool: str) -> str:
@@ -142,23 +157,26 @@ _IGNORABLE = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", ".localized"})
 """Files a desktop leaves in any folder it shows; an output folder holding only these is empty."""
 
 
-def choose_out_dir(out: Path | None, *, now: datetime | None = None) -> Path:
-    """``out`` if it is new or empty; by default a fresh ``./imagen-output/<date_time>``.
+def choose_out_dir(out: Path | None, *, now: datetime | None = None) -> tuple[Path, bool]:
+    """The output folder, and whether it was created here (to remove it if the run never
+    starts): ``out`` if it is new or empty, by default a fresh ``./imagen-output/<date_time>``.
 
-    The default folder is created here, exclusively, so two runs started in the same
-    second never pick the same one.
+    The folder is created now, exclusively for the default, so two runs started in the same
+    second never share one and a folder that cannot be written is refused before any upload.
     """
     if out is None:
         stamp = (now or datetime.now()).strftime("%Y-%m-%d_%H%M%S")
         parent = Path.cwd() / DEFAULT_OUT_PARENT
-        parent.mkdir(parents=True, exist_ok=True)
+        _make_dirs(parent, "the default output folder")
         for n in range(1, 1000):
             candidate = parent / (stamp if n == 1 else f"{stamp}-{n}")
             try:
                 candidate.mkdir()
             except FileExistsError:
                 continue
-            return candidate
+            except OSError as exc:
+                raise UsageError(f"Cannot create {candidate}: {exc.strerror or exc}") from None
+            return candidate, True
         raise UsageError(f"Cannot find a free output folder name in {parent}")
     out = out.expanduser().absolute()
     if out.exists():
@@ -169,12 +187,72 @@ def choose_out_dir(out: Path | None, *, now: datetime | None = None) -> Path:
                 f"--out {out} already holds files; choose a new or empty folder "
                 "(nothing is ever overwritten)"
             )
-    return out
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise UsageError(f"--out {out} cannot be written (permission denied)")
+        return out, False
+    _make_dirs(out, "--out")
+    return out, True
 
 
-def resolve_profile(profiles: Sequence[Profile], wanted: str, plan: Plan) -> Profile:
-    """A profile by key, or by exact name (ignoring case); the photos' kind picks between
-    a RAW and a JPG profile of the same name."""
+def _make_dirs(folder: Path, what: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{what} {folder} cannot be created: {exc.strerror or exc}") from None
+
+
+def check_room(out_dir: Path, photos: int) -> None:
+    """Refuse an output folder on a disk too full for the outputs, before any upload."""
+    free = shutil.disk_usage(out_dir).free
+    need = room_needed(photos)
+    if free < need:
+        raise UsageError(
+            f"Only {free // 2**20} MB free for {out_dir}; the outputs of {photos} photos need "
+            f"about {need // 2**20} MB. Free some space or choose another --out."
+        )
+
+
+def pair_jpegs(plan: Plan, *, keep_folders_together: bool) -> tuple[Plan, list[SkippedFile]]:
+    """RAW+JPEG pairs (same folder, same name), as Lightroom treats them: one photo, the RAW.
+
+    The JPEG of a pair is skipped; JPEGs without a RAW stay.
+    """
+    raws = {(p.path.parent, p.stem_key) for p in plan.photos if p.kind is ImageKind.RAW}
+    pairs = [
+        p for p in plan.photos if p.kind is ImageKind.JPEG and (p.path.parent, p.stem_key) in raws
+    ]
+    if not pairs:
+        return plan, []
+    kept = [p for p in plan.photos if p not in pairs]
+    skipped = [SkippedFile(p.path, "the JPEG of a RAW+JPEG pair; its RAW is edited") for p in pairs]
+    projects = partition(kept, keep_folders_together=keep_folders_together) if kept else ()
+    return Plan(projects=projects, skipped=plan.skipped), skipped
+
+
+def refuse_shared_sidecars(plan: Plan) -> None:
+    """Two raws of one folder named alike would share one Adobe sidecar: say so first."""
+    seen: dict[tuple[Path, str], Path] = {}
+    problems = []
+    for photo in plan.photos:
+        if photo.kind is not ImageKind.RAW or photo.is_dng:
+            continue
+        other = seen.setdefault((photo.path.parent, photo.stem_key), photo.path)
+        if other != photo.path:
+            problems.append(
+                f"{photo.path}: {other.name} and {photo.path.name} would share the sidecar "
+                f"{other.stem}.xmp"
+            )
+    if problems:
+        raise PlanError(
+            problems,
+            hint="Edit them with --no-merge (outputs only) or --naming darktable "
+            "(IMG_1.CR2.xmp), or move one of each pair to another folder.",
+        )
+
+
+def resolve_profile(profiles: Sequence[Profile], wanted: str, kinds: set[ImageKind]) -> Profile:
+    """A profile by key, or by exact name (ignoring case); when a RAW and a JPG profile share
+    the name, the photos' kind picks (a RAW+JPEG shoot: the RAW one; see :func:`profiles_for`)."""
     text = wanted.strip()
     if text.isdigit():
         for profile in profiles:
@@ -182,9 +260,9 @@ def resolve_profile(profiles: Sequence[Profile], wanted: str, plan: Plan) -> Pro
                 return profile
         raise UsageError(f"No profile with key {text}. `imagen-bridge profiles` lists yours.")
     named = [p for p in profiles if (p.profile_name or "").casefold() == text.casefold()]
-    kinds = {photo.kind.value for photo in plan.photos}
     if len(named) > 1:
-        fitting = [p for p in named if (p.image_type or "").upper() in kinds]
+        wanted_kind = ImageKind.RAW if ImageKind.RAW in kinds else ImageKind.JPEG
+        fitting = [p for p in named if (p.image_type or "").upper() == wanted_kind.value]
         named = fitting if len(fitting) == 1 else named
     if len(named) == 1:
         return named[0]
@@ -192,6 +270,42 @@ def resolve_profile(profiles: Sequence[Profile], wanted: str, plan: Plan) -> Pro
         raise UsageError(f"No profile named {wanted!r}. `imagen-bridge profiles` lists yours.")
     keys = ", ".join(f"{p.profile_key} ({p.image_type or '?'})" for p in named)
     raise UsageError(f"Several profiles are named {wanted!r}: {keys}; pass the key instead.")
+
+
+def profiles_for(
+    profiles: Sequence[Profile], args: EditArgs, plan: Plan
+) -> tuple[Profile, Profile | None]:
+    """The profile for the raws (or the only kind), and the one for JPEGs beside raws.
+
+    JPEGs beside raws take ``--jpeg-profile``, else the JPG profile of the name given as
+    ``--profile`` (Imagen names its RAW and JPG variants alike); a profile given by key
+    edits its own kind only, and photos of the other kind are refused.
+    """
+    assert args.profile is not None
+    kinds = {photo.kind for photo in plan.photos}
+    main = resolve_profile(profiles, args.profile, kinds)
+    jpeg: Profile | None = None
+    if args.jpeg_profile is not None:
+        jpeg = resolve_profile(profiles, args.jpeg_profile, {ImageKind.JPEG})
+        if (jpeg.image_type or "").upper() != ImageKind.JPEG.value:
+            raise UsageError(f"--jpeg-profile {args.jpeg_profile} is not a JPG profile")
+    elif kinds == {ImageKind.RAW, ImageKind.JPEG} and not args.profile.strip().isdigit():
+        jpeg = next(
+            (
+                p
+                for p in profiles
+                if (p.profile_name or "").casefold() == args.profile.strip().casefold()
+                and (p.image_type or "").upper() == ImageKind.JPEG.value
+            ),
+            None,
+        )
+    main_kind = expectation_for(main)
+    if jpeg is not None and main_kind is not None and main_kind.kind is ImageKind.JPEG:
+        jpeg = None  # a JPG profile edits the JPEGs itself
+    for expect in (main_kind, expectation_for(jpeg) if jpeg else None):
+        if expect is not None and jpeg is None:
+            refuse_other_kinds(plan, expect)
+    return main, jpeg
 
 
 @dataclass(frozen=True)
@@ -231,7 +345,6 @@ async def edit_flow(
     runs as a durable job, resumable with ``imagen-bridge jobs resume`` if it is
     interrupted.
     """
-    err = report.err
     tools = tools_of(args)
     try:
         photography_type = (
@@ -243,9 +356,47 @@ async def edit_flow(
     plan = plan_edit(
         args.paths, expect=expect, recursive=args.recursive, keep_folders_together=tools.hdr_merge
     )
-    for skipped in plan.skipped:
-        err.print(f"skipped {escape(str(skipped.path))}: {escape(skipped.reason)}")
-    out_dir = choose_out_dir(args.out)
+    plan, paired = pair_jpegs(plan, keep_folders_together=tools.hdr_merge)
+    if args.merge and args.naming == "adobe":
+        refuse_shared_sidecars(plan)
+    out_dir, created = choose_out_dir(args.out)
+    try:
+        check_room(out_dir, len(plan.photos))
+        return await _edit_in(
+            out_dir,
+            plan,
+            args,
+            tools,
+            photography_type,
+            settings,
+            report,
+            demo=demo,
+            emulator=emulator,
+            skipped=[*plan.skipped, *paired],
+        )
+    except (UsageError, PlanError):
+        if created:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # only if still empty: the run never started
+        raise
+
+
+async def _edit_in(
+    out_dir: Path,
+    plan: Plan,
+    args: EditArgs,
+    tools: Tools,
+    photography_type: str | None,
+    settings: Settings,
+    report: Report,
+    *,
+    demo: bool,
+    emulator: EmulatorConfig | None,
+    skipped: Sequence[SkippedFile],
+) -> tuple[ExitCode, EditOutcome]:
+    err = report.err
+    for item in skipped:
+        err.print(f"skipped {escape(str(item.path))}: {escape(item.reason)}")
     logger = command_logger(err)
     async with JobEngine.open(
         settings,
@@ -256,23 +407,22 @@ async def edit_flow(
         emulator=emulator,
         transfers=args.concurrency,
     ) as engine:
-        profile_key = None
+        profile_key = jpeg_key = None
         if not args.smart:
-            assert args.profile is not None
-            profile = resolve_profile(await engine.profiles(), args.profile, plan)
-            profile_key = profile.profile_key
-            kind = expectation_for(profile)
-            if kind is not None:
-                refuse_other_kinds(plan, kind)
+            main, jpeg = profiles_for(await engine.profiles(), args, plan)
+            profile_key = main.profile_key
+            jpeg_key = jpeg.profile_key if jpeg else None
         try:
             request = JobRequest(
                 photos=[PhotoRequest(path=str(photo.path)) for photo in plan.photos],
                 profile_key=profile_key,
+                jpeg_profile_key=jpeg_key,
                 photography_type=photography_type,
                 tools=tools,
                 smart=args.smart,
                 export=args.export,
                 merge=args.merge,
+                naming=args.naming,
                 md5=args.md5,
                 out_dir=str(out_dir),
             )
@@ -280,7 +430,7 @@ async def edit_flow(
             raise UsageError(_in_flags(_first_problem(exc))) from None
         job, _ = await engine.create(request, start=False)
         try:
-            with ProgressView(err, plan) as view:
+            with ProgressView(err, plan, quiet=args.quiet) as view:
                 engine.watch(job.id, view)
                 engine.start(job.id)
                 job = await engine.join(job.id)
@@ -291,7 +441,7 @@ async def edit_flow(
             if not args.json:
                 print_summary(stopped, out=report.out)
             err.print(
-                f"Interrupted. What is done is kept: `imagen-bridge jobs resume {job.id}` "
+                f"Interrupted. What is done is kept: `{program_name()} jobs resume {job.id}` "
                 "goes on from where this run stopped.",
                 highlight=False,
             )
@@ -385,7 +535,9 @@ def _print_merge(outcome: EditOutcome, out: Console) -> None:
                 highlight=False,
             )
     if outcome.merge_id:
-        out.print(f"Undo with: imagen-bridge undo {outcome.merge_id}", highlight=False)
+        out.print(
+            f"Undo with: {program_name()} undo {outcome.merge_id}", highlight=False, markup=False
+        )
 
 
 def edit_command(
@@ -472,6 +624,24 @@ def edit_command(
             "of every file before it goes up).",
         ),
     ] = False,
+    jpeg_profile: Annotated[
+        str | None,
+        typer.Option(
+            "--jpeg-profile",
+            help="Profile for JPEGs that are not the JPEG of a RAW+JPEG pair (default: the JPG "
+            "profile named like --profile).",
+        ),
+    ] = None,
+    naming: Annotated[
+        Naming,
+        typer.Option(
+            "--naming",
+            help="Sidecar names: adobe (IMG_1.xmp, Lightroom) or darktable (IMG_1.CR2.xmp).",
+        ),
+    ] = Naming.ADOBE,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress; only failures and the summary.")
+    ] = False,
 ) -> None:
     """Edit photos on Imagen and download the results into an output folder."""
     switches = {name: value for name, value in locals().items() if name in TOOL_SWITCHES}
@@ -490,6 +660,9 @@ def edit_command(
         merge=merge,
         concurrency=concurrency,
         md5=md5,
+        jpeg_profile=jpeg_profile,
+        naming=naming.value,
+        quiet=quiet,
     )
     report = Report(as_json=json_output)
 

@@ -202,16 +202,13 @@ def _signal_name(signum: int) -> str:
     return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
 
 
-def run_command(main: Main, report: Report | Console) -> ExitCode:
+def run_command(main: Main, report: Report) -> ExitCode:
     """Run a command's work and return its exit code; errors and stops are reported here.
 
     ``main`` is a coroutine (run on a new event loop) or a plain function. If it returns,
     its code stands (a command that handled the stop itself, such as a server, decides);
-    if a stop signal ends it, the code is 128 + the signal's number. A bare Console in
-    place of a Report means no ``--json`` (the form used before Reports existed).
+    if a stop signal ends it, the code is 128 + the signal's number.
     """
-    if isinstance(report, Console):
-        report = Report(err=report)
     stop = _Stop()
     try:
         if asyncio.iscoroutine(main):

@@ -19,15 +19,16 @@ import secrets
 import shutil
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from bridge import __version__
-from bridge.commands.console import ExitCode, consoles
-from bridge.settings import SettingsError, config_dir, load_settings
+from bridge.commands.console import CommandFailed, ExitCode, UsageError, program_name
+from bridge.commands.exits import Report, run_command
+from bridge.settings import config_dir, load_settings
 
 PLUGIN_NAME = "ImagenBridge.lrplugin"
 PAIRING_FILE = "pairing.json"
@@ -35,8 +36,14 @@ SERVER_FILE = "server.json"
 TOKEN_FILE = "token"  # noqa: S105 (a file name)
 
 
-class InstallError(Exception):
+class InstallError(CommandFailed):
     """The plugin cannot be installed; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Installed:
+    folder: Path
+    port: int
 
 
 def load_or_create_token(folder: Path) -> str:
@@ -77,9 +84,9 @@ def default_modules_dir(
     if platform == "win32":
         appdata = environ.get("APPDATA")
         if not appdata:
-            raise InstallError("APPDATA is not set: give the Modules folder with --dest")
+            raise UsageError("APPDATA is not set: give the Modules folder with --dest")
         return Path(appdata) / "Adobe" / "Lightroom" / "Modules"
-    raise InstallError(
+    raise UsageError(
         "Lightroom Classic runs on macOS and Windows only: give the folder with --dest"
     )
 
@@ -105,12 +112,8 @@ def live_port(folder: Path) -> int | None:
 def pairing(port: int | None) -> dict[str, Any]:
     folder = config_dir()
     token = load_or_create_token(folder)
-    try:
-        configured = load_settings().port
-    except SettingsError as exc:
-        raise InstallError(str(exc)) from exc
     return {
-        "port": port or live_port(folder) or configured,
+        "port": port or live_port(folder) or load_settings().port,
         "token": token,
         "config_dir": str(folder),
         "serve_command": serve_command(),
@@ -126,8 +129,8 @@ def _write_private(path: Path, text: str) -> None:
         os.fsync(handle.fileno())
 
 
-def install(dest: Path, port: int | None = None) -> Path:
-    """Copies the plugin into ``dest`` (created if need be) and pairs it; returns its folder."""
+def install(dest: Path, port: int | None = None) -> Installed:
+    """Copies the plugin into ``dest`` (created if need be) and pairs it."""
     source = plugin_source()
     paired = pairing(port)
     try:
@@ -155,7 +158,7 @@ def install(dest: Path, port: int | None = None) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         with contextlib.suppress(OSError):
             shutil.rmtree(retired)
-    return target
+    return Installed(target, paired["port"])
 
 
 def install_plugin_command(
@@ -175,19 +178,26 @@ def install_plugin_command(
             help="The bridge's port (default: the running or configured one).",
         ),
     ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print where it was installed as JSON for scripts.")
+    ] = False,
 ) -> None:
     """Install the Lightroom Classic plugin and pair it with this bridge (port and token)."""
-    out, err = consoles()
-    try:
-        target = install(dest if dest is not None else default_modules_dir(), port)
-    except InstallError as exc:
-        err.print(f"[red]Error:[/red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(ExitCode.USAGE) from exc
-    out.print(f"Installed the Lightroom plugin in {target}", highlight=False, markup=False)
-    out.print(
-        "Restart Lightroom Classic, then find it in File > Plug-in Manager (Imagen Bridge) and "
-        "under Library > Plug-in Extras. Start the bridge with: imagen-bridge serve",
-        highlight=False,
-        markup=False,
-    )
-    raise typer.Exit(ExitCode.OK)
+    report = Report(as_json=json_output)
+
+    def work() -> ExitCode:
+        installed = install(dest if dest is not None else default_modules_dir(), port)
+        if json_output:
+            data = {"plugin_dir": str(installed.folder), "port": installed.port}
+            return report.result(ExitCode.OK, data)
+        report.out.print(
+            f"Installed the Lightroom plugin in {installed.folder}, paired with the bridge on "
+            f"port {installed.port}.\nRestart Lightroom Classic, then find it in File > "
+            "Plug-in Manager (Imagen Bridge) and under Library > Plug-in Extras. Start the "
+            f"bridge with: {program_name()} serve",
+            highlight=False,
+            markup=False,
+        )
+        return ExitCode.OK
+
+    raise typer.Exit(run_command(work, report))

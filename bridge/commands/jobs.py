@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bridge.commands.console import ExitCode, UsageError, command_logger
+from bridge.commands.console import ExitCode, UsageError, command_logger, program_name
 from bridge.commands.edit import EditOutcome, print_summary, summary_json
 from bridge.commands.exits import Report, run_command
 from bridge.commands.session import notice_on
@@ -113,7 +113,7 @@ async def _get(book: JobBook, job_id: str) -> JobView:
     try:
         return await book.get(job_id)
     except JobNotFound as exc:
-        raise UsageError(f"{exc}; `imagen-bridge jobs list` shows the jobs") from None
+        raise UsageError(f"{exc}; `{program_name()} jobs list` shows the jobs") from None
 
 
 async def _follow(book: JobBook, job_id: str, err: Console) -> JobView:
@@ -193,7 +193,7 @@ async def _drive(job_id: str, *, retry: bool, photos: list[int] | None, report: 
                 raise UsageError(str(exc)) from None
         elif view.state.ended:
             raise UsageError(
-                f"Job {job_id} has ended ({view.state.value}); `imagen-bridge jobs retry "
+                f"Job {job_id} has ended ({view.state.value}); `{program_name()} jobs retry "
                 f"{job_id}` runs its failed and canceled photos again"
             )
         else:
@@ -203,7 +203,9 @@ async def _drive(job_id: str, *, retry: bool, photos: list[int] | None, report: 
             view = await _follow(engine, job_id, err)  # another process may drive it
         except asyncio.CancelledError:
             await engine.stop()
-            err.print(f"Interrupted. `imagen-bridge jobs resume {job_id}` goes on.")
+            err.print(
+                f"Interrupted. `{program_name()} jobs resume {job_id}` goes on.", markup=False
+            )
             raise
         return await _finish(engine, view, report)
 

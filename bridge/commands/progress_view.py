@@ -23,10 +23,12 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from bridge.commands.console import plural
 from bridge.jobs.events import (
     FileBytes,
     PhotoFinished,
     PhotoStatus,
+    PhotoUploaded,
     ProjectPhase,
     RunEvent,
     ServerStatus,
@@ -55,10 +57,14 @@ def human_bytes(count: float) -> str:
 class ProgressView:
     """An event sink (call it with each RunEvent) that is also a context manager."""
 
-    def __init__(self, console: Console, plan: Plan, *, live: bool | None = None) -> None:
+    def __init__(
+        self, console: Console, plan: Plan, *, live: bool | None = None, quiet: bool = False
+    ) -> None:
         self._console = console
+        self._quiet = quiet
         self._plan = plan
-        self._live_mode = console.is_terminal if live is None else live
+        # quiet: no bars, no lines; only failures (and the summary the command prints)
+        self._live_mode = not quiet and (console.is_terminal if live is None else live)
         self._last_status: dict[tuple[int, str], str] = {}
         self._bars = Progress(
             TextColumn("{task.description}", markup=False),
@@ -89,8 +95,8 @@ class ProgressView:
         )
 
     def _plan_words(self) -> str:
-        projects = len(self._plan.projects)
-        return f"{len(self._plan.photos)} photos in {projects} project{'s' * (projects != 1)}"
+        photos = plural(len(self._plan.photos), "photo")
+        return f"{photos} in {plural(len(self._plan.projects), 'project')}"
 
     def __enter__(self) -> ProgressView:
         if self._live_mode:
@@ -116,11 +122,15 @@ class ProgressView:
                 self._status(event)
             case FileBytes():
                 self._bytes(event)
+            case PhotoUploaded():
+                if not self._live_mode:
+                    self._line(f"uploaded {event.name} ({human_bytes(event.size)})")
             case PhotoFinished():
                 self._finished(event)
 
     def _line(self, text: str) -> None:
-        self._console.print(escape(text), highlight=False, soft_wrap=True)
+        if not self._quiet:
+            self._console.print(escape(text), highlight=False, soft_wrap=True)
 
     def _phase(self, event: ProjectPhase) -> None:
         words = _PHASE_WORDS[event.phase] + (f": {event.detail}" if event.detail else "")
@@ -149,10 +159,7 @@ class ProgressView:
             self._uploaded[key] = event.done
             self._bars.advance(self._upload_task, moved)
         if not self._live_mode:
-            if event.done == event.total > 0:
-                verb = "uploaded" if event.direction == "upload" else "downloaded"
-                self._line(f"{verb} {event.name} ({human_bytes(event.total)})")
-            return
+            return  # plain lines name a file once the store accepted it (PhotoUploaded)
         task_key = (event.project, event.direction, event.name)
         task = self._file_tasks.get(task_key)
         if task is None:
@@ -173,5 +180,3 @@ class ProgressView:
                 highlight=False,
                 soft_wrap=True,
             )
-        elif not self._live_mode and result.status is PhotoStatus.EDITED:
-            self._line(f"project {result.project}: edited {result.photo.path.name}")

@@ -45,7 +45,12 @@ def logged_target(raw: str) -> str:
 
 
 class AccessLog:
-    """Appends a line per request to ``path`` (opened once; ``close`` ends it)."""
+    """Appends a line per request to ``path`` (opened once; ``close`` ends it).
+
+    Install both hooks: ``on_prepare`` logs every answer as it starts, including those
+    aiohttp gives before any middleware runs (a PUT refused at ``Expect: 100-continue``);
+    ``middleware`` logs requests whose connection was dropped, which get no answer.
+    """
 
     def __init__(self, path: Path) -> None:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
@@ -55,23 +60,31 @@ class AccessLog:
             os.close(self._fd)
             self._fd = -1
 
-    def write(self, method: str, raw_target: str, status: int | None, received: int) -> None:
+    def install(self, app: web.Application) -> None:
+        """Hook into ``app``: outermost middleware (it must come first in the list) + signal."""
+        app.on_response_prepare.append(self.on_prepare)
+
+    def _write(self, request: web.BaseRequest, status: int | None) -> None:
+        if self._fd < 0:
+            return
         shown = "-" if status is None else str(status)
-        line = f"{method} {logged_target(raw_target)} {shown} {received}\n"
+        received = request.content.total_bytes
+        line = f"{request.method} {logged_target(request.raw_path)} {shown} {received}\n"
         os.write(self._fd, line.encode("ascii"))
+
+    async def on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        if not _dropped(request):  # a dropped one was logged by the middleware
+            self._write(request, response.status)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        status: int | None = None
         try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        else:
-            transport = request.transport
-            if transport is not None and not transport.is_closing():
-                status = response.status
-            return response
+            return await handler(request)
         finally:
-            self.write(request.method, request.raw_path, status, request.content.total_bytes)
+            if _dropped(request):  # cut (a fault, or the client left): no answer will be sent
+                self._write(request, None)
+
+
+def _dropped(request: web.BaseRequest) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()

@@ -12,8 +12,16 @@ import typer
 
 from bridge.commands.console import CommandFailed, ExitCode, UsageError
 from bridge.commands.exits import Report, run_command
-from bridge.emulator.app import EmulatorConfig, check_loopback, running_emulator
+from bridge.emulator.app import (
+    EmulatorConfig,
+    RunningEmulator,
+    check_loopback,
+    running_emulator,
+)
 from bridge.emulator.faults import FaultConfig
+from bridge.emulator.imagekit import ImagekitConfig
+from bridge.emulator.imagekit.config import FREE_PLAN_MAX_BYTES
+from bridge.emulator.imgwire import ImgwireConfig
 
 DEFAULT_PORT = 8718
 
@@ -74,6 +82,10 @@ def emulator_command(
     drop_download_rate: Annotated[
         float | None, typer.Option(help="Fraction of downloads cut mid-body.")
     ] = None,
+    drop_response_rate: Annotated[
+        float | None,
+        typer.Option(help="Fraction of Imgwire/ImageKit uploads whose answer is lost after."),
+    ] = None,
     link_lifetime: Annotated[
         float | None, typer.Option(help="Presigned URL lifetime, seconds.")
     ] = None,
@@ -83,7 +95,10 @@ def emulator_command(
     ] = None,
     fail_file: Annotated[
         list[str] | None,
-        typer.Option(metavar="NAME", help="A file name whose editing fails (repeatable)."),
+        typer.Option(
+            metavar="NAME",
+            help="A file name whose editing fails, or Imgwire quarantines (repeatable).",
+        ),
     ] = None,
     access_log: Annotated[
         Path | None,
@@ -93,8 +108,29 @@ def emulator_command(
             "left out), status, bytes received.",
         ),
     ] = None,
+    imgwire_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="IMGWIRE_EMULATOR_API_KEY",
+            help="Imgwire: accept only this bearer key (default: any non-empty key).",
+            show_default=False,
+        ),
+    ] = None,
+    imagekit_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="IMAGEKIT_EMULATOR_PRIVATE_KEY",
+            help="ImageKit: accept only this private key (default: any non-empty key).",
+            show_default=False,
+        ),
+    ] = None,
+    imagekit_max_file_size: Annotated[
+        int | None,
+        typer.Option(min=1, help="ImageKit: the plan's size limit per file, bytes (25 MiB)."),
+    ] = None,
 ) -> None:
-    """Serve the offline Imagen emulator: the API under /v1, presigned storage under /storage.
+    """Serve the offline Imagen emulator: the API under /v1, presigned storage under /storage;
+    Imgwire under /imgwire and ImageKit under /imagekit.
 
     Ctrl-C, SIGTERM or SIGHUP stop it cleanly (its temporary storage is removed; exit 0).
     """
@@ -107,6 +143,7 @@ def emulator_command(
         "rate_503": rate_503,
         "drop_upload_rate": drop_upload_rate,
         "drop_download_rate": drop_download_rate,
+        "drop_response_rate": drop_response_rate,
         "link_lifetime_s": link_lifetime,
         "processing_s": processing_time,
         "fail_files": frozenset(fail_file) if fail_file else None,
@@ -125,11 +162,18 @@ def emulator_command(
                 storage_dir=storage_dir,
                 access_log=_writable(access_log),
             )
+            imgwire = ImgwireConfig(api_key=imgwire_key)
+            imagekit = ImagekitConfig(
+                private_key=imagekit_key,
+                max_file_size=imagekit_max_file_size or FREE_PLAN_MAX_BYTES,
+            )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         try:
-            async with running_emulator(config, host=host, port=port) as emulator:
-                _announce(config, emulator.base_url)
+            async with running_emulator(
+                config, host=host, port=port, imgwire_config=imgwire, imagekit_config=imagekit
+            ) as emulator:
+                _announce(config, emulator)
                 await asyncio.Event().wait()
         except asyncio.CancelledError:  # a stop signal: the normal end of a server
             typer.echo("Emulator stopped.")
@@ -162,11 +206,14 @@ def _literal_case(value: str) -> Literal["title", "upper", "lower"]:
     return "upper" if value == "upper" else "lower" if value == "lower" else "title"
 
 
-def _announce(config: EmulatorConfig, base_url: str) -> None:
+def _announce(config: EmulatorConfig, emulator: RunningEmulator) -> None:
+    base_url = emulator.base_url
     key_rule = "the configured key" if config.api_key else "any non-empty key"
     typer.echo(f"Imagen emulator listening on {base_url}")
     typer.echo(f"  x-api-key: {key_rule}; storage: {config.storage_dir or 'temporary'}")
     if config.access_log is not None:
         typer.echo(f"  access log: {config.access_log}")
     typer.echo(f"  use it with: IMAGEN_BRIDGE_BASE_URL={base_url}")
+    typer.echo(f"Imgwire emulator: {emulator.imgwire_url} (IMAGEN_BRIDGE_IMGWIRE_BASE_URL)")
+    typer.echo(f"ImageKit emulator: {emulator.imagekit_url} (IMAGEN_BRIDGE_IMAGEKIT_BASE_URL)")
     typer.echo("Press Ctrl-C to stop.")

@@ -18,7 +18,7 @@ import math
 import re
 import threading
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -49,6 +49,9 @@ class FaultConfig:
     retry_after_s: int = 1
     drop_upload_rate: float = 0.0  # fraction of storage PUTs whose connection drops mid-body
     drop_download_rate: float = 0.0  # fraction of storage GETs that drop mid-body
+    # Fraction of delivery uploads (Imgwire, ImageKit) whose answer is lost after the upload
+    # took effect: the client cannot tell whether it happened, the case "exactly once" is about.
+    drop_response_rate: float = 0.0
     link_lifetime_s: float = 3600.0  # lifetime of presigned URLs
     processing_s: float = 2.0  # time an edit/export/i2i job takes Pending -> Completed
     fail_files: frozenset[str] = frozenset()  # file names whose editing fails
@@ -56,7 +59,14 @@ class FaultConfig:
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             _check_type(field.name, getattr(self, field.name), type(field.default))
-        for name in ("rate_429", "rate_500", "rate_503", "drop_upload_rate", "drop_download_rate"):
+        for name in (
+            "rate_429",
+            "rate_500",
+            "rate_503",
+            "drop_upload_rate",
+            "drop_download_rate",
+            "drop_response_rate",
+        ):
             _check_range(name, getattr(self, name), 0.0, 1.0)
         if self.rate_429 + self.rate_500 + self.rate_503 > 1.0:
             raise FaultConfigError("rate_429 + rate_500 + rate_503 must not exceed 1")
@@ -173,6 +183,10 @@ _API_FAULTS = {
 }
 
 
+# Builds a service's own error answer for an injected fault: (status, message) -> response.
+FaultAnswer = Callable[[int, str], web.Response]
+
+
 class Faults:
     """Applies one ``FaultConfig``: the middleware for status faults, ``should_drop`` for drops."""
 
@@ -181,12 +195,14 @@ class Faults:
         self._seen: dict[tuple[str, ...], int] = {}
         self._lock = threading.Lock()
 
-    def middleware(self) -> Middleware:
+    def middleware(self, answers: Mapping[str, FaultAnswer] | None = None) -> Middleware:
         """aiohttp middleware: latency, then maybe a 429/500/503 instead of the real answer.
 
-        Error bodies are S3 XML under ``/storage`` and Imagen's ``{"error": {"message"}}``
+        Error bodies are S3 XML under ``/storage``, the service's own shape under a path
+        prefix of ``answers`` (the delivery emulators), and Imagen's ``{"error": {"message"}}``
         everywhere else. 429 and 503 carry ``Retry-After``.
         """
+        answers = dict(answers or {})
 
         @web.middleware
         async def inject_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -201,6 +217,11 @@ class Faults:
             if request.path == "/storage" or request.path.startswith("/storage/"):
                 code, message = _STORAGE_FAULTS[status]
                 return error_response(StoreError(status, code, message), headers=headers)
+            for prefix, answer in answers.items():
+                if request.path == prefix or request.path.startswith(prefix + "/"):
+                    response = answer(status, _API_FAULTS[status])
+                    response.headers.update(headers)
+                    return response
             return web.json_response(
                 {"error": {"message": _API_FAULTS[status]}}, status=status, headers=headers
             )
@@ -214,6 +235,11 @@ class Faults:
         """
         rate = self.config.drop_upload_rate if kind == "upload" else self.config.drop_download_rate
         return rate > 0 and self._draw("drop", kind, _without_invented_ids(key)) < rate
+
+    def should_lose_response(self, key: str) -> bool:
+        """Whether to drop the connection after this delivery upload took effect."""
+        rate = self.config.drop_response_rate
+        return rate > 0 and self._draw("lose", _without_invented_ids(key)) < rate
 
     def _status_for(self, request: web.Request) -> int | None:
         config = self.config

@@ -334,7 +334,7 @@ class JobBook:
             again = [
                 r[0]
                 for r in rows
-                if r[1] in ("failed", "canceled") and r[2] and (wanted is None or r[0] in wanted)
+                if r[1] in ("failed", "canceled") and (wanted is None or r[0] in wanted)
             ]
             revision = revise(db, job_id)
             db.executemany(

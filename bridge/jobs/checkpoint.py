@@ -51,6 +51,9 @@ class Checkpoint:
     def part_done(self, photo: Photo, number: int) -> None:
         """One part of the photo's open multipart upload landed."""
 
+    async def upload_sent(self, photo: Photo, parts: int) -> None:
+        """Every part of the open multipart upload landed; it is about to be completed."""
+
     async def upload_closed(self, photo: Photo) -> None:
         """The open multipart upload was completed or aborted."""
 

@@ -24,8 +24,8 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bridge.emulator.app import EmulatorConfig
@@ -55,8 +55,9 @@ from bridge.jobs.models import (
     JobState,
     JobView,
 )
-from bridge.jobs.options import edit_options, expectation_for, resolve_profile
+from bridge.jobs.options import SMART_EXPECTATION, edit_options, expectation_for, resolve_profile
 from bridge.jobs.plan import (
+    Expectation,
     ImageKind,
     Photo,
     Plan,
@@ -78,6 +79,11 @@ PROFILE_CACHE_S = 600.0
 PROGRESS_EVERY_S = 0.5
 MIN_FREE_BYTES = 64 * 2**20
 OUTPUT_BYTES_PER_PHOTO = 4 * 2**20  # sidecars are small; DNGs and exports are not
+
+
+def room_needed(photos: int) -> int:
+    """Free disk space a job's outputs need (checked before anything is downloaded)."""
+    return MIN_FREE_BYTES + OUTPUT_BYTES_PER_PHOTO * photos
 
 
 def _new_job_id() -> str:
@@ -129,8 +135,7 @@ class JobEngine(JobBook):
         logger: logging.Logger | None = None,
         demo: bool = False,
         emulator: EmulatorConfig | None = None,
-        max_jobs: int = 2,
-        transfers: int = 8,
+        transfers: int | None = None,
     ) -> AsyncIterator[JobEngine]:
         """Open the store and the backend.
 
@@ -143,15 +148,17 @@ class JobEngine(JobBook):
             open_backend(
                 settings, notice=notice, logger=log, demo=demo, emulator=emulator
             ) as backend,
-            Transfer(concurrency=transfers, logger=log) as transfer,
+            Transfer(concurrency=transfers or settings.transfers, logger=log) as transfer,
         ):
             engine = cls(
                 settings, store, backend.client, transfer, backend.name,
-                logger=log, max_jobs=max_jobs,
+                logger=log, max_jobs=settings.max_jobs,
             )  # fmt: skip
             engine.adopt = adopt
             engine._renewer = asyncio.create_task(engine._housekeeping(), name="job-leases")
             try:
+                if adopt:
+                    await engine.prune(timedelta(days=settings.job_retention_days))
                 if resume:
                     await engine.resume_orphans()
                 yield engine
@@ -314,27 +321,7 @@ class JobEngine(JobBook):
                 PhotographyType.parse(request.photography_type)
         except ImagenValidationError as exc:
             raise JobRequestError(str(exc), path="tools") from None
-        seen: dict[tuple[int, int], int] = {}
-        checked: list[Photo | str] = await asyncio.to_thread(
-            lambda: [check_photo(p.path, seen, i) for i, p in enumerate(request.photos)]
-        )
-        expect = None
-        if request.smart:
-            expect = expectation_for(None)
-        else:
-            assert request.profile_key is not None
-            profile = resolve_profile(await self.profiles(), request.profile_key)
-            expect = expectation_for(profile)
-        if expect is not None:
-            checked = [
-                f"{_kind_word(c)} file, but the {expect.reason}"
-                if isinstance(c, Photo) and c.kind is not expect.kind
-                else c
-                for c in checked
-            ]
-        if request.tools.hdr_merge:
-            clashes = folder_clashes([c for c in checked if isinstance(c, Photo)])
-            checked = [clashes.get(c.path, c) if isinstance(c, Photo) else c for c in checked]
+        checked = await self._check_photos(request, [p.path for p in request.photos])
         if not any(isinstance(c, Photo) for c in checked):
             problems = [f"photos.{i}: {reason}" for i, reason in enumerate(checked)]
             raise JobRequestError(
@@ -342,6 +329,78 @@ class JobEngine(JobBook):
                 path="photos",
             )
         return checked
+
+    async def _check_photos(self, request: JobRequest, paths: Sequence[str]) -> list[Photo | str]:
+        """Each file as a Photo, or why it cannot be edited with this request's profile."""
+        seen: dict[tuple[int, int], int] = {}
+        checked: list[Photo | str] = await asyncio.to_thread(
+            lambda: [check_photo(path, seen, i) for i, path in enumerate(paths)]
+        )
+        expects = await self._expectations(request)
+        checked = [
+            f"{_kind_word(c)} file, but the {expects[0].reason}"
+            if isinstance(c, Photo) and expects and all(c.kind is not e.kind for e in expects)
+            else c
+            for c in checked
+        ]
+        if request.tools.hdr_merge:
+            clashes = folder_clashes([c for c in checked if isinstance(c, Photo)])
+            checked = [clashes.get(c.path, c) if isinstance(c, Photo) else c for c in checked]
+        return checked
+
+    async def _expectations(self, request: JobRequest) -> list[Expectation]:
+        """The kinds of photo the request's profiles edit (none: any kind)."""
+        if request.smart:
+            return [SMART_EXPECTATION]
+        assert request.profile_key is not None
+        profiles = await self.profiles()
+        main = expectation_for(resolve_profile(profiles, request.profile_key))
+        if request.jpeg_profile_key is None:
+            return [main] if main is not None else []
+        jpeg = expectation_for(
+            resolve_profile(profiles, request.jpeg_profile_key, "jpeg_profile_key")
+        )
+        if jpeg is None or jpeg.kind is not ImageKind.JPEG:
+            raise JobRequestError(
+                f"jpeg_profile_key {request.jpeg_profile_key} is not a JPG profile",
+                path="jpeg_profile_key",
+            )
+        if main is not None and main.kind is ImageKind.JPEG:
+            raise JobRequestError(
+                f"With jpeg_profile_key, profile_key must be a RAW profile ({main.reason})",
+                path="profile_key",
+            )
+        return [e for e in (main, jpeg) if e is not None]
+
+    async def _recheck(self, job_id: str, request: JobRequest) -> None:
+        """Photos refused at creation and retried since (a drive reconnected): check again."""
+        rows = await self.store.read(
+            lambda db: db.execute(
+                "SELECT idx, path FROM photos WHERE job_id = ? AND state = 'queued'"
+                " AND kind IS NULL",
+                (job_id,),
+            ).fetchall()
+        )
+        if not rows:
+            return
+        checked = await self._check_photos(request, [from_db(r["path"]) or "" for r in rows])
+        values = [
+            (_kind_word(c), c.size, "queued", None, job_id, r["idx"])
+            if isinstance(c, Photo)
+            else (None, 0, "failed", to_db(c), job_id, r["idx"])
+            for r, c in zip(rows, checked, strict=True)
+        ]
+
+        def record(db: sqlite3.Connection) -> None:
+            revision = revise(db, job_id)
+            db.executemany(
+                "UPDATE photos SET kind = ?, size = ?, state = ?, reason = ?, revision = "
+                f"{revision} WHERE job_id = ? AND idx = ?",
+                values,
+            )
+
+        await self.store.write(record)
+        self._changed(job_id)
 
     async def cancel(self, job_id: str) -> JobView:
         """Cancel the job: here if this engine drives it, else as a book does."""
@@ -412,6 +471,9 @@ class JobEngine(JobBook):
         except (ImagenError, OSError, RuntimeError, JobRequestError) as exc:
             self.log.warning("job %s failed: %s", job_id, exc)
             await self._end(job_id, JobState.FAILED, ("failed", str(exc)))
+        except Exception as exc:  # a bug: the job says so instead of hanging in "running"
+            self.log.exception("job %s failed on an internal error", job_id)
+            await self._end(job_id, JobState.FAILED, ("internal", f"internal error: {exc!r}"))
 
     async def _run(self, job_id: str) -> None:
         job = await self.store.read(
@@ -421,6 +483,7 @@ class JobEngine(JobBook):
         out_dir = Path(from_db(job["out_dir"]) or "")
         if job["state"] == "queued":
             await self._job_update(job_id, "state = 'running', started_at = ?", (now_text(),))
+        await self._recheck(job_id, request)
         states, photos = await self._project_states(job_id, request, out_dir)
         if not await self._has_room(job_id, out_dir, photos):
             return
@@ -429,6 +492,7 @@ class JobEngine(JobBook):
             plan=Plan(projects=tuple(s.project for s in states)),
             out_dir=out_dir,
             profile_key=request.profile_key,
+            jpeg_profile_key=request.jpeg_profile_key,
             photography_type=(
                 PhotographyType.parse(request.photography_type)
                 if request.photography_type
@@ -465,7 +529,7 @@ class JobEngine(JobBook):
             free = (await asyncio.to_thread(shutil.disk_usage, probe)).free
         except OSError:
             return True
-        need = MIN_FREE_BYTES + OUTPUT_BYTES_PER_PHOTO * len(photos)
+        need = room_needed(len(photos))
         if free >= need:
             return True
         await self._end(

@@ -48,6 +48,15 @@ class FileBytes:
     total: int
 
 
+@dataclass(frozen=True)
+class PhotoUploaded:
+    """The store accepted this photo's file (not merely: its bytes were sent)."""
+
+    project: int
+    name: str
+    size: int
+
+
 class PhotoStatus(StrEnum):
     EDITED = "edited"
     FAILED = "failed"
@@ -79,7 +88,7 @@ class PhotoFinished:
     result: PhotoResult
 
 
-RunEvent = ProjectPhase | ServerStatus | FileBytes | PhotoFinished
+RunEvent = ProjectPhase | ServerStatus | FileBytes | PhotoUploaded | PhotoFinished
 EventSink = Callable[[RunEvent], None]
 
 

@@ -128,6 +128,9 @@ class JobRequest(_Strict):
 
     photos: Annotated[list[PhotoRequest], Field(min_length=1, max_length=MAX_PHOTOS)]
     profile_key: Annotated[int, Field(ge=0)] | None = None
+    jpeg_profile_key: Annotated[int, Field(ge=0)] | None = None
+    """For RAW+JPEG shoots: the JPEGs are edited with this (JPG) profile, the raws with
+    ``profile_key``; without it, photos of the kind ``profile_key`` does not edit fail."""
     photography_type: str | None = None
     tools: Tools = Field(default_factory=Tools)
     smart: bool = False
@@ -150,6 +153,7 @@ class JobRequest(_Strict):
                 name
                 for name, given in (
                     ("profile_key", self.profile_key is not None),
+                    ("jpeg_profile_key", self.jpeg_profile_key is not None),
                     ("photography_type", self.photography_type is not None),
                     ("export", self.export),
                     ("crop_aspect_ratio", self.tools.crop_aspect_ratio is not None),

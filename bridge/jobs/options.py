@@ -38,13 +38,13 @@ def tool_options(tools: Tools, *, smart: bool) -> tuple[EditOptions, I2IEditOpti
     return options, None
 
 
-def resolve_profile(profiles: Sequence[Profile], key: int) -> Profile:
+def resolve_profile(profiles: Sequence[Profile], key: int, field: str = "profile_key") -> Profile:
     for profile in profiles:
         if profile.profile_key == key:
             return profile
     raise JobRequestError(
         f"No profile with key {key}; GET /v1/profiles (or `imagen-bridge profiles`) lists yours",
-        path="profile_key",
+        path=field,
     )
 
 

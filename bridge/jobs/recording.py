@@ -116,7 +116,8 @@ class StoreCheckpoint(Checkpoint):
                     (job_id, project),
                 )
                 db.execute(
-                    "UPDATE photos SET uploaded = 0, outputs = '[]', exports = '[]'"
+                    "UPDATE photos SET uploaded = 0, state = 'queued', outputs = '[]',"
+                    " exports = '[]'"
                     " WHERE job_id = ? AND project = ? AND state != 'failed'",
                     (job_id, project),
                 )
@@ -179,6 +180,15 @@ class StoreCheckpoint(Checkpoint):
                 "UPDATE uploads SET done_parts = json_insert(done_parts, '$[#]', ?)"
                 " WHERE job_id = ? AND photo_idx = ?",
                 (number, job_id, index),
+            )
+        )
+
+    async def upload_sent(self, photo: Photo, parts: int) -> None:
+        job_id, index = self.job_id, self.photos[photo.path]
+        await self.engine.store.write(
+            lambda db: db.execute(
+                "UPDATE uploads SET done_parts = ? WHERE job_id = ? AND photo_idx = ?",
+                (dumps(list(range(1, parts + 1))), job_id, index),
             )
         )
 

@@ -46,13 +46,14 @@ from bridge.jobs.events import (
     PhotoFinished,
     PhotoResult,
     PhotoStatus,
+    PhotoUploaded,
     ProjectPhase,
     RunEvent,
     RunResult,
     ServerStatus,
 )
 from bridge.jobs.flows import ClassicFlow, Flow, SmartFlow, Step
-from bridge.jobs.plan import Photo, Plan, PlannedProject, collision_key
+from bridge.jobs.plan import ImageKind, Photo, Plan, PlannedProject, collision_key
 from bridge.transfer import (
     MIN_PART_SIZE,
     ProgressEvent,
@@ -85,6 +86,8 @@ class EditRequest:
     plan: Plan
     out_dir: Path
     profile_key: int | None = None
+    jpeg_profile_key: int | None = None
+    """Edits the JPEG projects of a run whose ``profile_key`` edits raws (RAW+JPEG shoots)."""
     photography_type: PhotographyType | None = None
     options: EditOptions = field(default_factory=EditOptions)
     i2i: I2IEditOptions | None = None
@@ -223,20 +226,23 @@ class _Runner:
         self.log = log
         self._sink = sink
         self.checkpoint = checkpoint
-        self.flow: Flow
-        if request.i2i is not None:
-            self.flow = SmartFlow(client, request.i2i)
-        else:
-            assert request.profile_key is not None
-            self.flow = ClassicFlow(
-                client, request.profile_key, request.photography_type, request.options
-            )
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         self.run_name = request.run_name or f"imagen-bridge {stamp} {secrets.token_hex(3)}"
 
     def emit(self, event: RunEvent) -> None:
         if self._sink is not None:
             self._sink(event)
+
+    def flow_for(self, project: PlannedProject) -> Flow:
+        """Smart Editing, or a profile edit with the profile for the project's kind."""
+        request = self.request
+        if request.i2i is not None:
+            return SmartFlow(self.client, request.i2i)
+        key = request.profile_key
+        if project.kind is ImageKind.JPEG and request.jpeg_profile_key is not None:
+            key = request.jpeg_profile_key
+        assert key is not None
+        return ClassicFlow(self.client, key, request.photography_type, request.options)
 
     def result_of(self, state: ProjectState, photo: Photo) -> PhotoResult:
         index = state.project.index
@@ -284,7 +290,7 @@ class _ProjectRun:
     ) -> None:
         self.runner = runner
         self.client = runner.client
-        self.flow = runner.flow
+        self.flow = runner.flow_for(state.project)
         self.request = runner.request
         self.checkpoint = runner.checkpoint
         self.log = runner.log
@@ -315,6 +321,7 @@ class _ProjectRun:
     # ---- the whole project ----------------------------------------------------------------
     async def run(self) -> None:
         state = self.state
+        resumed = state.uuid is not None
         try:
             if state.uuid is None:
                 self.phase("create")
@@ -349,11 +356,19 @@ class _ProjectRun:
             self.phase("done")
         except (asyncio.CancelledError, ImagenAuthError, _ProjectGone):
             raise
-        except Exception as exc:  # one project failing must not hide the others' results
-            self.log.warning("project %d failed: %s", state.project.index, exc)
-            for photo in state.project.photos:
-                self.fail(photo, str(exc))
-            self.phase("failed", str(exc))
+        except ImagenError as exc:
+            if resumed and exc.status == 404:
+                raise _ProjectGone from exc  # the project a previous run made is gone
+            self._failed_project(exc)
+        except Exception as exc:
+            self._failed_project(exc)
+
+    def _failed_project(self, exc: Exception) -> None:
+        """One project failing must not hide the others' results: its photos fail."""
+        self.log.warning("project %d failed: %s", self.state.project.index, exc)
+        for photo in self.state.project.photos:
+            self.fail(photo, str(exc))
+        self.phase("failed", str(exc))
 
     async def create(self) -> None:
         """Create the project under a unique name, so a failed try can be looked up, not redone."""
@@ -426,6 +441,7 @@ class _ProjectRun:
             else:
                 self.state.uploaded.append(photo)
                 await self.checkpoint.uploaded(photo)
+                self.runner.emit(PhotoUploaded(self.state.project.index, photo.name, photo.size))
             finally:
                 wave.release()
 
@@ -492,8 +508,26 @@ class _ProjectRun:
     async def _put_multipart(self, photo: Photo) -> None:
         """Upload one big file in parts; complete it, or abort it on any failure."""
         upload = await self._put_parts(photo)
+        # durable before the complete: a run stopped after it completes again, never re-sends
+        await self.checkpoint.upload_sent(photo, len(upload.parts))
         try:
             await self.client.i2i_multipart_complete(self.uuid, upload.upload_id, photo.name)
+        except ImagenError as exc:
+            if exc.status != 404:
+                await self._abort(photo, upload)
+                raise
+            # Imagen no longer knows this upload, and nothing here aborted it: an earlier
+            # complete (a retry whose first answer was lost, or a run that stopped right
+            # after it) took effect. A missing file would show as a missing output.
+            self.log.warning(
+                "upload of %s: Imagen says the upload is already closed (%s); "
+                "counting it as completed by an earlier try",
+                photo.name, exc.message,
+            )  # fmt: skip
+        except asyncio.CancelledError:
+            if not self.checkpoint.keeps_open_uploads():
+                await self._abort(photo, upload)
+            raise  # a stop: the resumed run completes it (again: a 404 then means done)
         except BaseException:
             await self._abort(photo, upload)
             raise
@@ -503,8 +537,9 @@ class _ProjectRun:
         """Send every part, starting a new upload when the part links expired.
 
         Imagen cannot re-sign a single part link, so the parts are made few
-        enough (at most ``concurrency`` per file) to start while their links are
-        fresh. An upload a previous run left open continues with the parts it lacks.
+        enough (one per connection) to start while their links are fresh; when
+        they expire, the upload starts over. An upload a previous run left open
+        continues with the parts it lacks.
         """
         left = self.checkpoint.open_upload(photo)
         for attempt in range(1, MULTIPART_ATTEMPTS + 1):
@@ -539,10 +574,10 @@ class _ProjectRun:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _multipart_create(self, photo: Photo) -> OpenUpload:
+        # as many parts as connections: they all start while their links are fresh
         parts = max(1, self.transfer.concurrency)
-        part_size, part_count = plan_parts(
-            photo.size, preferred=max(-(-photo.size // parts), MIN_PART_SIZE)
-        )
+        preferred = max(-(-photo.size // parts), MIN_PART_SIZE)
+        part_size, part_count = plan_parts(photo.size, preferred=preferred)
         created: list[MultipartUpload] = []
 
         async def call() -> None:
@@ -557,11 +592,14 @@ class _ProjectRun:
         return opened
 
     async def _abort(self, photo: Photo, upload: MultipartUpload) -> None:
-        """Free the stored parts; runs even while the task is being cancelled."""
+        """Free the stored parts; runs even while the task is being cancelled.
+
+        The upload is forgotten first, so no resumed run ever completes an aborted upload.
+        """
         with contextlib.suppress(Exception):
             async with asyncio.timeout(ABORT_TIMEOUT_S):
-                await self.client.i2i_multipart_abort(self.uuid, upload.upload_id, upload.key)
                 await self.checkpoint.upload_closed(photo)
+                await self.client.i2i_multipart_abort(self.uuid, upload.upload_id, upload.key)
 
     # ---- edit and export ----------------------------------------------------------------
     async def run_step(self, step: Step) -> Status | None:

@@ -93,20 +93,18 @@ local function untaken(settings, current)
   return keys
 end
 
--- The LrPhotos a bridge photo stands for: the remembered uuids, else its id, else its path.
+-- The LrPhotos a bridge photo stands for: the photo it was sent as (its id) and the virtual
+-- copies remembered with it; for a job started elsewhere, the photo at its path.
 local function targetsFor(catalog, record, photo)
-  local uuids = record.targets and record.targets[photo.index + 1]
+  local uuids = record.copies and record.copies[tostring(photo.index)] or { photo.id }
   local found = {}
-  if type(uuids) ~= "table" then
-    uuids = { photo.id }
-  end
   for _, uuid in ipairs(uuids) do
     local lrPhoto = type(uuid) == "string" and catalog:findPhotoByUuid(uuid)
     if lrPhoto then
       found[#found + 1] = lrPhoto
     end
   end
-  if #found == 0 and not record.targets and type(photo.path) == "string" then
+  if #found == 0 and not record.fromLightroom and type(photo.path) == "string" then
     found[1] = catalog:findPhotoByPath(photo.path)
   end
   return found
@@ -133,7 +131,7 @@ local function inGate(catalog, name, fn)
 end
 
 -- Adds every bracket's merged DNG (once) and returns hdrPath -> LrPhoto or nil, problem.
-local function addHdrMerges(catalog, brackets, name)
+local function addHdrMerges(catalog, brackets, name, result)
   local photos, toAdd = {}, {}
   for hdrPath, bracket in pairs(brackets) do
     local existing = catalog:findPhotoByPath(hdrPath)
@@ -152,6 +150,7 @@ local function addHdrMerges(catalog, brackets, name)
       local ok, added = LrTasks.pcall(catalog.addPhoto, catalog, add.path, add.stackWith, "above")
       if ok then
         photos[add.path] = added
+        result.hdrAdded = result.hdrAdded + 1
       else
         problems[add.path] = tostring(added)
       end
@@ -169,39 +168,42 @@ local function plan(catalog, record, photos, historyName, result)
   for _, photo in ipairs(photos) do
     local key = tostring(photo.index)
     local name = Selection.describe(photo.path)
+    local settings = type(photo.develop_settings) == "table" and next(photo.develop_settings) ~= nil
+      and plain(photo.develop_settings) or nil
+    local hdr = type(photo.hdr_output) == "string" and photo.hdr_output ~= "" and photo.hdr_output
     if record.applied and record.applied[key] then
       result.reports[#result.reports + 1] = { index = photo.index, applied = true }
-    elseif type(photo.develop_settings) ~= "table" or next(photo.develop_settings) == nil then
+    elseif not settings and not hdr then
       result.fail(photo.index, name, "the bridge returned no develop settings for it")
     else
       local targets = targetsFor(catalog, record, photo)
       if #targets == 0 then
         result.fail(photo.index, name, "the photo is no longer in this catalog")
-      elseif type(photo.hdr_output) == "string" and photo.hdr_output ~= "" then
-        local bracket = brackets[photo.hdr_output]
+      elseif hdr then
+        local bracket = brackets[hdr]
         if not bracket then
-          bracket = { first = photo, stackWith = targets[1], indexes = {} }
-          brackets[photo.hdr_output] = bracket
-          bracketOrder[#bracketOrder + 1] = photo.hdr_output
+          bracket = { settings = settings, stackWith = targets[1], indexes = {} }
+          brackets[hdr] = bracket
+          bracketOrder[#bracketOrder + 1] = hdr
         end
+        bracket.settings = bracket.settings or settings
         bracket.indexes[#bracket.indexes + 1] = photo.index
       else
-        items[#items + 1] = {
-          index = photo.index, name = name, settings = plain(photo.develop_settings), targets = targets,
-        }
+        items[#items + 1] = { index = photo.index, name = name, settings = settings, targets = targets }
       end
     end
   end
   if #bracketOrder > 0 then
-    local dngs, why, problems = addHdrMerges(catalog, brackets, historyName)
+    local dngs, why, problems = addHdrMerges(catalog, brackets, historyName, result)
     for _, hdrPath in ipairs(bracketOrder) do
       local bracket = brackets[hdrPath]
       local dng = dngs[hdrPath]
       if dng then
+        -- Without settings from the bridge, the DNG's own XMP (read on import) is the edit.
         items[#items + 1] = {
           index = bracket.indexes[1], alsoIndexes = { unpack(bracket.indexes, 2) },
           name = Selection.describe(hdrPath) .. " (HDR merge)",
-          settings = plain(bracket.first.develop_settings), targets = { dng },
+          settings = bracket.settings, targets = { dng },
         }
       else
         local reason = why or ("could not add the merged HDR to the catalog: "
@@ -222,12 +224,14 @@ local function applyBatch(catalog, batch, historyName)
       local errors = {}
       for _, target in ipairs(item.targets) do
         local ok, err = LrTasks.pcall(function()
-          if target.createDevelopSnapshot then
-            target:createDevelopSnapshot(ApplySettings.SNAPSHOT_NAME, true)
-          end
-          target:applyDevelopSettings(item.settings, historyName)
-          if target.updateAISettings and hasAiMasks(item.settings) then
-            target:updateAISettings()
+          if item.settings then
+            if target.createDevelopSnapshot then
+              target:createDevelopSnapshot(ApplySettings.SNAPSHOT_NAME, true)
+            end
+            target:applyDevelopSettings(item.settings, historyName)
+            if target.updateAISettings and hasAiMasks(item.settings) then
+              target:updateAISettings()
+            end
           end
         end)
         if not ok then
@@ -249,13 +253,15 @@ local function report(client, jobId, record, reports)
     end
     record.reported = record.reported or {}
     for _, r in ipairs(chunk) do
-      record.reported[tostring(r.index)] = true
+      if r.applied then -- a failure is reported again until the photo is applied
+        record.reported[tostring(r.index)] = true
+      end
     end
   end
   return nil
 end
 
---- Applies every ready photo of an ended job. Returns {applied = n, merged = n,
+--- Applies every ready photo of an ended job. Returns {applied = n, merged = n, hdrAdded = n,
 -- failed = {{name, reason}}, untaken = {...}, bridgeFailed = {...}, sidecarProblems = {...},
 -- canceled = n, reportError = err or nil}, or nil and an error when the bridge's list could
 -- not be had.
@@ -266,7 +272,7 @@ function ApplySettings.applyJob(catalog, client, job, record)
   end
   local historyName = ApplySettings.historyName(record, job)
   local result = {
-    applied = 0, merged = 0, failed = {}, untaken = {}, bridgeFailed = {}, sidecarProblems = {},
+    applied = 0, merged = 0, hdrAdded = 0, failed = {}, untaken = {}, bridgeFailed = {}, sidecarProblems = {},
     canceled = 0, reports = {},
   }
   function result.fail(index, name, reason)
@@ -308,7 +314,7 @@ function ApplySettings.applyJob(catalog, client, job, record)
       elseif #errors > 0 then
         result.fail(item.index, item.name, table.concat(errors, "; "))
       else
-        result.applied = result.applied + 1
+        result.applied = result.applied + #item.targets
         for _, index in ipairs({ item.index, unpack(item.alsoIndexes or {}) }) do
           record.applied[tostring(index)] = true
           result.reports[#result.reports + 1] = { index = index, applied = true }
@@ -317,7 +323,7 @@ function ApplySettings.applyJob(catalog, client, job, record)
     end
     JobStore.save(record)
     for _, item in ipairs(batch) do
-      if ran and #outcome[item] == 0 then
+      if ran and #outcome[item] == 0 and item.settings then
         for _, target in ipairs(item.targets) do
           local missing = untaken(item.settings, target:getDevelopSettings() or {})
           if #missing > 0 then

@@ -34,6 +34,18 @@ function EditDialog.profileItems(profiles, imageType)
   return items
 end
 
+local function sameItems(a, b)
+  if #a ~= #b then
+    return false
+  end
+  for i = 1, #a do
+    if a[i].value ~= b[i].value then
+      return false
+    end
+  end
+  return true
+end
+
 local function hasValue(items, value)
   for _, item in ipairs(items) do
     if item.value == value then
@@ -47,7 +59,10 @@ local function remembered()
   local saved = LrPrefs.prefsForPlugin().lastChoices
   local choices = {}
   for _, key in ipairs(Tools.keys()) do
-    local value = type(saved) == "table" and saved[key]
+    local value
+    if type(saved) == "table" then
+      value = saved[key]
+    end
     if value == nil or type(value) ~= type(Tools.DEFAULTS[key]) then
       value = Tools.DEFAULTS[key]
     end
@@ -59,8 +74,7 @@ end
 -- Derived switches the controls' `enabled` bind to, recomputed after every change.
 local function refreshDerived(props, info)
   local items = EditDialog.profileItems(info.profiles, props.imageType)
-  local current = props.profileItems or {}
-  if #items ~= #current or (items[1] and items[1].value) ~= (current[1] and current[1].value) then
+  if not sameItems(items, props.profileItems or {}) then
     props.profileItems = items
   end
   if not hasValue(props.profileItems, props.profileKey) then

@@ -63,6 +63,10 @@ local function addApplyResult(summary, result)
     summary:add(string.format("Applied Imagen's edit to %d photo(s). Each has a develop snapshot "
       .. "\"%s\" to go back to.", result.applied, ApplySettings.SNAPSHOT_NAME))
   end
+  if result.hdrAdded > 0 then
+    summary:add(string.format("Added %d HDR merge(s) to the catalog, stacked above their brackets.",
+      result.hdrAdded))
+  end
   if result.merged > 0 then
     summary:add(string.format("%d XMP sidecar(s) merged next to the originals.", result.merged))
   end
@@ -171,13 +175,20 @@ local function edit(context)
     end
   end
   body.photos = Json.array()
-  local targets = {}
+  local copies = {}
   for i, file in ipairs(files) do
     body.photos[i] = { path = file.path, id = file.id }
-    targets[i] = file.targets
+    if #file.targets > 1 then -- a file shared with virtual copies: remember them all
+      copies[tostring(i - 1)] = file.targets
+    end
   end
+  local key = idempotencyKey()
   local job
-  job, err = client:createJob(body, idempotencyKey())
+  job, err = client:createJob(body, key)
+  if not job and (err.code == "timeout" or err.code == "network" or err.code == "not_running") then
+    -- Once more with the same key: the bridge answers with the job if the first try made one.
+    job, err = client:createJob(body, key)
+  end
   if not job then
     LrDialogs.message(title, "The bridge did not take the job: " .. err.message, "critical")
     return
@@ -185,7 +196,7 @@ local function edit(context)
   Log:infof("job %s: %d files sent", job.id, #files)
   local record = {
     id = job.id, label = label, createdAt = os.time(), applyWhenDone = choices.applyWhenDone,
-    profileName = profileName, targets = targets, applied = {}, reported = {},
+    profileName = profileName, fromLightroom = true, copies = copies, applied = {}, reported = {},
   }
   JobStore.save(record)
   summary:add(string.format("Sent %d file(s) to Imagen (job %s).", #files, job.id))

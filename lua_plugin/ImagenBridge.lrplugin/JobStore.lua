@@ -3,10 +3,13 @@ being closed: which Lightroom photos each sent file stands for, and which of the
 already applied here (so a photo is never applied twice, even when the bridge could not be
 told in time).
 
-prefs.jobs = { [jobId] = { id, label, createdAt, applyWhenDone, profileName,
-                            targets = { [photo index + 1] = { uuid, ... } },
+prefs.jobs = { [jobId] = { id, label, createdAt, applyWhenDone, profileName, fromLightroom,
+                            copies = { ["index"] = { uuid, ... } },  -- files with virtual copies
                             applied = { ["index"] = true }, reported = { ["index"] = true },
                             finished = bool } }
+
+Each photo is sent with its Lightroom uuid as id; only a file that several selected photos
+share (a master and its virtual copies) lists them all, which keeps big jobs small here.
 
 LrPrefs only stores a nested table when it is assigned again, so every change reassigns.
 ]]

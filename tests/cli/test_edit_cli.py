@@ -96,14 +96,55 @@ def test_no_merge_leaves_the_photo_folder_alone(tmp_path: Path) -> None:
     assert sorted(files_under(tmp_path / "o")) == ["IMG_1.xmp"]
 
 
-def test_a_refused_merge_exits_1_and_says_why(tmp_path: Path) -> None:
-    """Two raws sharing a stem would share IMG_1.xmp: edited, but not merged."""
+def test_raws_that_would_share_a_sidecar_are_refused_before_any_upload(tmp_path: Path) -> None:
+    """IMG_1.CR2 + IMG_1.NEF would share IMG_1.xmp: said before credits are spent."""
     photos = make_photos(tmp_path / "shoot", ["IMG_1.CR2", "IMG_1.NEF"])
     done = invoke("edit", *map(str, photos), "-p", "5700", "--out", str(tmp_path / "o"))
+    assert done.exit_code == 2, done.stderr
+    message = " ".join(done.stderr.split())
+    assert "IMG_1.CR2 and IMG_1.NEF would share the sidecar IMG_1.xmp" in message
+    assert "--no-merge" in message and "--naming darktable" in message
+    assert EMULATOR_NOTICE not in done.stderr  # refused before the (emulated) service
+    assert not (tmp_path / "o").exists()
+    darktable = invoke(
+        "edit", *map(str, photos), "-p", "5700", "--naming", "darktable", "--out",
+        str(tmp_path / "o2"),
+    )  # fmt: skip
+    assert darktable.exit_code == 0, darktable.stderr
+    assert sorted(files_under(tmp_path / "shoot")) == [
+        "IMG_1.CR2", "IMG_1.CR2.xmp", "IMG_1.NEF", "IMG_1.NEF.xmp",
+    ]  # fmt: skip
+
+
+def test_a_refused_merge_exits_1_and_says_why(tmp_path: Path) -> None:
+    """A read-only sidecar is not written: the photo is edited, its merge refused, exit 1."""
+    photos = make_photos(tmp_path / "shoot", ["IMG_1.CR2"])
+    sidecar = tmp_path / "shoot" / "IMG_1.xmp"
+    sidecar.write_bytes(b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    sidecar.chmod(0o444)
+    done = invoke("edit", *map(str, photos), "-p", "5700", "--out", str(tmp_path / "o"), "--json")
     assert done.exit_code == 1, done.stderr
-    assert "Edited 2 of 2 photos." in done.stdout
-    assert "refused" in done.stdout
-    assert sorted(files_under(tmp_path / "shoot")) == ["IMG_1.CR2", "IMG_1.NEF"]
+    summary = json.loads(done.stdout)
+    assert summary["ok"] is False and summary["edited"] == 1
+    assert summary["photos"][0]["sidecar"]["status"] in ("refused", "failed")
+    assert sidecar.read_bytes() == b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>"
+
+
+def test_raw_jpeg_pairs_send_the_raw_and_lone_jpegs_take_the_jpg_profile(tmp_path: Path) -> None:
+    """A NEF+JPG folder under one profile name: pairs count once (the RAW), a lone JPEG is
+    edited with the JPG profile of the same name, in the same run."""
+    photos = make_photos(tmp_path / "shoot", ["DSC_1.NEF", "DSC_1.JPG", "DSC_2.NEF", "solo.jpg"])
+    done = invoke(
+        "edit", str(tmp_path / "shoot"), "-p", "CLEAN & CRISP", "--out", str(tmp_path / "o"),
+        "--json",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.stderr
+    summary = json.loads(done.stdout)
+    edited = sorted(Path(p["path"]).name for p in summary["photos"])
+    assert edited == ["DSC_1.NEF", "DSC_2.NEF", "solo.jpg"]
+    assert "DSC_1.JPG: the JPEG of a RAW+JPEG pair" in " ".join(done.stderr.split())
+    assert photos[1].read_bytes()[:2] == b"\xff\xd8"  # the paired JPEG is untouched
+    assert summary["projects"] == 2  # RAW and JPEG never share a project
 
 
 def test_profile_by_exact_name_follows_the_photos_kind(tmp_path: Path) -> None:
@@ -222,11 +263,22 @@ def test_the_real_service_path_uses_the_configured_key(tmp_path: Path, threaded_
     assert "the-right-key" not in done.stdout + done.stderr
 
 
-def test_ctrl_c_exits_130_and_leaves_no_partial_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "code", "said"),
+    [(signal.SIGINT, 130, "Cancelled (Ctrl-C)"), (signal.SIGTERM, 143, "Cancelled (SIGTERM)")],
+)
+def test_a_stop_signal_exits_128_plus_n_and_leaves_no_partial_files(
+    tmp_path: Path, sig: signal.Signals, code: int, said: str
+) -> None:
+    """Ctrl-C and SIGTERM end alike: transfers stop, no .part file in --out, and the embedded
+    emulator's temp storage (hundreds of MB in a real run) is removed."""
     photos = make_photos(tmp_path / "in", [f"IMG_{n}.CR2" for n in range(8)], size=400_000)
     out = tmp_path / "out"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     env = {
         **os.environ,
+        "TMPDIR": str(temp),
         "IMAGEN_EMULATOR_FAULT_PROCESSING_S": "0.3",
         "IMAGEN_EMULATOR_FAULT_LATENCY_MS": "150",
     }
@@ -246,10 +298,11 @@ def test_ctrl_c_exits_130_and_leaves_no_partial_files(tmp_path: Path) -> None:
         seen.append(line)
         if "downloading outputs" in line or time.monotonic() > deadline:
             break
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     _, rest = process.communicate(timeout=60)
-    assert process.returncode == 130, "".join(seen) + rest
-    assert "Cancelled" in rest
+    assert process.returncode == code, "".join(seen) + rest
+    assert said in rest
+    assert list(temp.iterdir()) == []
     assert not [name for name in files_under(out) if Path(name).name.startswith(".")]
     assert all(name.endswith(".xmp") for name in files_under(out))
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from bridge.cli import app
+from bridge.xmp.batch import CHUNK_SIZE
 from tests.xmp_files.helpers import incoming_xmp, read_only_folder, touch
 
 
@@ -132,3 +136,46 @@ def test_hints_name_the_program_as_it_can_be_run(tmp_path: Path) -> None:
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert "To undo it: imagen-bridge undo " in again.stdout
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_merge_stopped_by_sigterm_reports_what_it_wrote_and_can_be_undone(
+    tmp_path: Path,
+) -> None:
+    """The JSON of an interrupted merge lists the files written before the stop, each of
+    them journaled: ``undo --last`` puts the folder back as it was."""
+    count = 3000
+    shoot = tmp_path / "shoot"
+    touch(shoot, *(f"IMG_{n:04}.CR2" for n in range(count)))
+    incoming = tmp_path / "in"
+    incoming.mkdir()
+    for n in range(count):
+        (incoming / f"IMG_{n:04}.xmp").write_bytes(incoming_xmp(f"IMG_{n:04}.CR2"))
+    before = sorted(p.name for p in shoot.iterdir())
+    program = Path(sys.executable).with_name("imagen-bridge")
+    process = subprocess.Popen(
+        [str(program), "merge", str(incoming), "--into", str(shoot), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        # Chunks are written one after another, each reported before the next starts: once a
+        # file of the second chunk exists, the first has been reported.
+        while process.poll() is None and len(list(shoot.glob("*.xmp"))) <= CHUNK_SIZE:
+            time.sleep(0.005)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 143, err
+    report = json.loads(out)
+    assert report["ok"] is False and report["error"]["code"] == "interrupted"
+    written = [item for item in report["items"] if item["status"] == "created"]
+    assert 0 < len(written) < count
+    assert all(Path(item["sidecar"]).is_file() for item in written)
+    assert report["undo"].endswith("undo --list")
+    assert not [p.name for p in shoot.iterdir() if p.name.startswith(".")]  # no temp files
+
+    undone = invoke("undo", "--last")
+    assert undone.exit_code == 0, undone.output
+    assert sorted(p.name for p in shoot.iterdir()) == before

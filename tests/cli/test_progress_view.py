@@ -13,6 +13,7 @@ from bridge.jobs.events import (
     PhotoFinished,
     PhotoResult,
     PhotoStatus,
+    PhotoUploaded,
     ProjectPhase,
     RunEvent,
     ServerStatus,
@@ -31,6 +32,8 @@ def events_for(photos: list[Path]) -> list[RunEvent]:
         FileBytes(1, "upload", first.name, first.size // 2, first.size),
         FileBytes(1, "upload", first.name, first.size, first.size),
         FileBytes(1, "upload", second.name, second.size, second.size),
+        PhotoUploaded(1, first.name, first.size),
+        PhotoUploaded(1, second.name, second.size),
         ServerStatus(1, "edit", "In Progress", 40.0),
         ServerStatus(1, "edit", "In Progress", 40.0),
         ServerStatus(1, "edit", "Completed", 100.0),
@@ -58,8 +61,6 @@ def test_plain_lines_say_what_happened_once(tmp_path: Path) -> None:
         "uploaded b.CR2 (2.0 kB)",
         "project 1: edit In Progress 40%",
         "project 1: edit Completed 100%",
-        "downloaded a.xmp (4.0 kB)",
-        "project 1: edited a.CR2",
         f"failed {photos[1]}: no output [x]",
         "project 1: done",
     ]
@@ -84,3 +85,32 @@ def test_human_bytes() -> None:
         "48.0 MB",
         "600.0 GB",
     ]
+
+
+def test_quiet_prints_failures_only(tmp_path: Path) -> None:
+    photos = make_photos(tmp_path, ["a.CR2", "b.CR2"], size=2000)
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=True, no_color=True, width=200)
+    with ProgressView(console, plan_edit(photos), quiet=True) as view:
+        for event in events_for(photos):
+            view(event)
+    assert stream.getvalue().splitlines() == [f"failed {photos[1]}: no output [x]"]
+
+
+def test_a_file_is_called_uploaded_only_once_the_store_accepted_it(tmp_path: Path) -> None:
+    """Bytes sent in full by a try the store refused are not an upload."""
+    photos = make_photos(tmp_path, ["a.CR2"], size=2000)
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=False, width=200)
+    with ProgressView(console, plan_edit(photos)) as view:
+        for _ in range(3):  # three tries sent every byte, all refused
+            view(FileBytes(1, "upload", "a.CR2", 2000, 2000))
+    assert not [line for line in stream.getvalue().splitlines() if "uploaded" in line]
+
+
+def test_counts_read_as_english(tmp_path: Path) -> None:
+    """One photo is "1 photo", not "1 photos" (the plural of every count, everywhere)."""
+    console = Console(file=io.StringIO(), width=200)
+    with ProgressView(console, plan_edit(make_photos(tmp_path, ["a.CR2"])), live=False):
+        pass
+    assert console.file.getvalue().splitlines()[0] == "1 photo in 1 project"  # type: ignore[attr-defined]

@@ -81,3 +81,22 @@ def test_serves_until_ctrl_c(tmp_path: Path) -> None:
     assert "Emulator stopped." in out
     assert "cli-key" not in out + err
     assert (tmp_path / "store").is_dir()
+
+
+def test_an_access_log_that_cannot_be_opened_is_a_usage_error(tmp_path: Path) -> None:
+    target = tmp_path / "no such folder" / "access.log"
+    result = CliRunner().invoke(app, ["emulator", "--port", "0", "--access-log", str(target)])
+    assert result.exit_code == 2
+    assert f"--access-log {target} cannot be opened" in " ".join(result.stderr.split())
+
+
+def test_a_port_in_use_fails_with_exit_1_naming_it() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["emulator", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr

@@ -100,6 +100,8 @@ class Lightroom:
         windows: bool = False,
         on_dialog: DialogAnswer | None = None,
         on_progress: Callable[[Lightroom, Any, str], None] | None = None,
+        on_request: Callable[[str, str], None] | None = None,
+        lose_answer: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.lua = lua51.LuaRuntime(unpack_returned_tuples=True, register_eval=False)
         self.h = self.lua.table()
@@ -108,6 +110,8 @@ class Lightroom:
         self.http = httpx.Client(trust_env=False)
         self.on_dialog = on_dialog
         self.on_progress = on_progress
+        self.on_request = on_request
+        self.lose_answer = lose_answer  # True: the request went out, its answer is lost
         self.dialogs: list[str] = []
         self._callback_error: BaseException | None = None
         h = self.h
@@ -122,6 +126,7 @@ class Lightroom:
         h.answerDialog = self._answer_dialog
         h.answerConfirm = lambda message, info: "ok"
         h.onProgress = self._progress
+        h.beforeRequest = self._before_request
         h.env = h.makeEnv()
 
     # -- running the plug-in ------------------------------------------------------------
@@ -148,6 +153,17 @@ class Lightroom:
         mod = self.h.require(module)
         try:
             return self.h.callInTask(mod[function], *args)
+        finally:
+            self._reraise()
+
+    def run_lua(self, source: str, *args: Any) -> Any:
+        """Runs source as plug-in code (sandbox globals, import, require) inside a task."""
+        compile_in = self.lua.eval(
+            "function(env, source) local f, err = loadstring(source, 'test code') "
+            "if not f then error(err) end setfenv(f, env) return f end"
+        )
+        try:
+            return self.h.callInTask(compile_in(self.h.env, source), *args)
         finally:
             self._reraise()
 
@@ -227,6 +243,8 @@ class Lightroom:
             return "cannotConnectToHost"
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
             return "networkConnectionLost"
+        if self.lose_answer is not None and self.lose_answer(method, url):
+            return "networkConnectionLost"
         return (
             response.status_code,
             response.content,
@@ -250,10 +268,17 @@ class Lightroom:
             return "cancel"
 
     def _progress(self, scope: Any, what: str) -> None:
-        if self.on_progress is None:
-            return
+        if self.on_progress is not None:
+            self._hook(self.on_progress, self, scope, what)
+
+    def _before_request(self, method: str, url: str) -> None:
+        if self.on_request is not None:
+            self._hook(self.on_request, method, url)
+
+    def _hook(self, hook: Callable[..., None], *args: Any) -> None:
+        """Runs a test hook: LightroomQuit quits Lightroom, any other error fails the test."""
         try:
-            self.on_progress(self, scope, what)
+            hook(*args)
         except LightroomQuit:
             self.quit()
         except BaseException as exc:

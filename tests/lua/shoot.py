@@ -17,8 +17,6 @@ from typing import Any
 from tests.jobs.helpers import jpeg_bytes, raw_bytes
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "xmp-samples"
-if not SAMPLES.is_dir():
-    SAMPLES = Path("/work/shared/data/xmp-samples")
 
 
 @dataclass(frozen=True)

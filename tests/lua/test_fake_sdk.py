@@ -51,10 +51,7 @@ def echo_url() -> Iterator[str]:
 def run_plugin_code(source: str, *args: Any) -> Any:
     """Runs source as a plug-in function inside a task; returns its results."""
     lr = Lightroom({"photos": PHOTOS, "selection": ["A", "VC"]})
-    chunk = lr.lua.eval(
-        f"function(env) local f = loadstring([==[{source}]==]) setfenv(f, env) return f end"
-    )
-    return lr, lr.h.callInTask(chunk(lr.h.env), *args)
+    return lr, lr.run_lua(source, *args)
 
 
 def plugin_error(source: str, *args: Any) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bridge.commands import install_plugin
+from bridge.commands.console import UsageError
 from bridge.commands.install_plugin import PLUGIN_NAME, InstallError, install
 from tests.lua.lightroom import PLUGIN_DIR, Lightroom
 
@@ -34,8 +35,9 @@ def test_installs_into_a_folder_with_spaces_and_pairs_privately(
     config: Path, tmp_path: Path
 ) -> None:
     modules = tmp_path / "Library" / "Application Support" / "Adobe" / "Lightroom" / "Modules"
-    target = install(modules)
-    assert target == modules / PLUGIN_NAME
+    installed = install(modules)
+    target = installed.folder
+    assert target == modules / PLUGIN_NAME and installed.port == 8717
     shipped = sorted(p.name for p in PLUGIN_DIR.iterdir() if p.is_file())
     assert sorted(p.name for p in target.iterdir()) == sorted([*shipped, "pairing.json"])
     for name in shipped:
@@ -59,11 +61,13 @@ def test_an_existing_token_is_kept_and_a_running_bridge_port_wins(
     (config / "server.json").write_text(
         json.dumps({"port": 40123, "url": "http://127.0.0.1:40123/v1"})
     )
-    target = install(tmp_path / "m")
+    target = install(tmp_path / "m").folder
     pairing = json.loads((target / "pairing.json").read_text("utf-8"))
     assert pairing["token"] == "x" * 43 and pairing["port"] == 40123
     assert (
-        json.loads(install(tmp_path / "m2", port=9999).joinpath("pairing.json").read_text())["port"]
+        json.loads(install(tmp_path / "m2", port=9999).folder.joinpath("pairing.json").read_text())[
+            "port"
+        ]
         == 9999
     )
 
@@ -83,7 +87,7 @@ def test_reinstall_replaces_the_old_copy_whole_and_leaves_no_temp_folders(
 
 
 def test_the_installed_plugin_finds_the_bridge_and_its_token(config: Path, tmp_path: Path) -> None:
-    target = install(tmp_path / "Modules")
+    target = install(tmp_path / "Modules").folder
     lr = Lightroom({"photos": []}, plugin_dir=target)
     client = lr.call("BridgeClient", "connect")
     assert client.baseUrl == "http://127.0.0.1:8717/v1"
@@ -99,9 +103,9 @@ def test_modules_folder_per_platform(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert install_plugin.default_modules_dir("win32", {"APPDATA": appdata}) == Path(
         appdata, "Adobe", "Lightroom", "Modules"
     )
-    with pytest.raises(InstallError, match="APPDATA"):
+    with pytest.raises(UsageError, match="APPDATA"):
         install_plugin.default_modules_dir("win32", {})
-    with pytest.raises(InstallError, match="--dest"):
+    with pytest.raises(UsageError, match="--dest"):
         install_plugin.default_modules_dir("linux")
 
 
@@ -112,10 +116,20 @@ def test_command_line(config: Path, tmp_path: Path) -> None:
         [*CLI, "install-plugin", "--dest", str(dest)], env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert str(dest / PLUGIN_NAME) in done.stdout and "Plug-in Manager" in done.stdout
+    said = " ".join(done.stdout.split())
+    assert str(dest / PLUGIN_NAME) in said and "Plug-in Manager" in said
+    scripted = subprocess.run(
+        [*CLI, "install-plugin", "--dest", str(dest), "--json"], env=env, capture_output=True
+    )
+    document = json.loads(scripted.stdout)
+    assert document == {"ok": True, "plugin_dir": str(dest / PLUGIN_NAME), "port": 8717}
     if sys.platform.startswith("linux"):
         refused = subprocess.run([*CLI, "install-plugin"], env=env, capture_output=True, text=True)
         assert refused.returncode == 2 and "--dest" in refused.stderr
+        refused = subprocess.run(
+            [*CLI, "install-plugin", "--json"], env=env, capture_output=True, text=True
+        )
+        assert json.loads(refused.stdout)["error"]["code"] == "usage"
 
 
 def test_an_unwritable_destination_is_a_clear_error(config: Path, tmp_path: Path) -> None:

@@ -40,6 +40,9 @@ return function(H)
     if H.gateDepth > 0 then
       error(what .. " is not allowed inside catalog:withWriteAccessDo", 3)
     end
+    if H.beforeRequest then
+      H.beforeRequest(method, url) -- the test may make Lightroom quit right here
+    end
     H.mayYield(what)
     headers = checkHeaders(what, headers)
     if timeout ~= nil and type(timeout) ~= "number" then
@@ -86,8 +89,12 @@ return function(H)
 
   -- LrPathUtils / LrFileUtils -------------------------------------------------------
 
-  local function sep()
-    return H.windows and "\\" or "/"
+  -- The separator of the path's own style (a test may run Windows paths on a POSIX disk).
+  local function sep(path)
+    if path:find("\\", 1, true) and not path:find("/", 1, true) then
+      return "\\"
+    end
+    return "/"
   end
 
   H.modules.LrPathUtils = {
@@ -95,12 +102,12 @@ return function(H)
       if path:sub(-1) == "/" or path:sub(-1) == "\\" then
         return path .. name
       end
-      return path .. sep() .. name
+      return path .. sep(path) .. name
     end,
     parent = function(path)
       local parent = path:match("^(.*)[/\\][^/\\]+[/\\]?$")
       if parent == "" then
-        return sep()
+        return sep(path)
       end
       return parent
     end,

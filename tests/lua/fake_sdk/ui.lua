@@ -15,7 +15,12 @@ return function(H)
     local values, observers = {}, {}
     local methods = {}
     local t = {}
-    function methods.addObserver(_, key, fn)
+    -- addObserver(key, fn), or addObserver(key, observerTable, fn) as the SDK also documents.
+    function methods.addObserver(_, key, a, b)
+      local fn = b or a
+      if type(fn) ~= "function" then
+        error("addObserver needs a function", 2)
+      end
       observers[key] = observers[key] or {}
       table.insert(observers[key], fn)
     end
@@ -291,6 +296,10 @@ return function(H)
   end
 
   function Scope:setCaption(caption)
+    if H.failNextCaption then -- fault injection: an unexpected error in the middle of a run
+      H.failNextCaption = nil
+      error("fake Lightroom: injected failure in setCaption", 2)
+    end
     self.caption = caption
     self.captions[#self.captions + 1] = caption
     event(self, "caption")

@@ -1,0 +1,341 @@
+"""The durable job engine against the real emulator over loopback: states, failures per photo,
+idempotency, long polls, cancel, retry, applied, and resuming without repeating finished work.
+
+The emulator's access log is the witness of what reached the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.emulator.faults import FaultConfig
+from bridge.jobs.book import JobBook
+from bridge.jobs.engine import JobEngine
+from bridge.jobs.errors import JobConflict, JobRequestError
+from bridge.jobs.models import (
+    AppliedReport,
+    AppliedRequest,
+    JobRequest,
+    JobState,
+    JobView,
+    PhotoState,
+)
+from bridge.settings import Settings, load_settings
+from bridge.xmp.journal import Journal
+from tests.jobs.helpers import make_photos
+
+SAMPLES = ("exifr_IMG_5910_lightroom.xmp", "photoprism_canon_eos_6d.xmp")
+
+
+def settings_for(emulator: Any, data_dir: Path) -> Settings:
+    return load_settings(api_key="test-key", base_url=emulator.base_url, data_dir=data_dir)
+
+
+async def until(engine: JobBook, job_id: str, done: Any, seconds: float = 60) -> JobView:
+    """The job once ``done(view)`` holds (long-polling, never sleeping blindly)."""
+    view = await engine.get(job_id)
+    async with asyncio.timeout(seconds):
+        while not done(view):
+            view = await engine.wait(job_id, view.revision, 5)
+    return view
+
+
+def puts(log: Path) -> Counter[str]:
+    """Storage PUTs the store accepted, by target (query less signature kept)."""
+    counted: Counter[str] = Counter()
+    for line in log.read_text().splitlines():
+        method, target, status, _ = line.split(" ")
+        if method == "PUT" and status == "200" and "/storage/" in target:
+            counted[target] += 1
+    return counted
+
+
+def posts(log: Path, suffix: str) -> int:
+    return sum(
+        1
+        for line in log.read_text().splitlines()
+        if line.startswith("POST ") and line.split(" ")[1].split("?")[0].endswith(suffix)
+    )
+
+
+def request(paths: list[Path], **fields: Any) -> JobRequest:
+    photos = [{"path": str(p), "id": f"caller-{i}"} for i, p in enumerate(paths)]
+    return JobRequest.model_validate({"photos": photos, "profile_key": 5700, **fields})
+
+
+async def test_a_job_edits_merges_and_reports_every_photo(
+    emulator_factory: Any, tmp_path: Path, shared_dir: Path
+) -> None:
+    emulator = await emulator_factory(faults=FaultConfig(processing_s=0.2))
+    shoot = tmp_path / "Hochzeit Müller 婚礼 🌅"
+    raws = make_photos(shoot, ["IMG_1.CR2", "IMG_2.NEF", "B.DNG"])
+    other = make_photos(tmp_path / "other", ["IMG_1.CR2"])  # the same name in another folder
+    jpeg = make_photos(shoot, ["snap.jpg"])
+    originals = {}
+    for raw, sample in zip(raws[:2], SAMPLES, strict=True):
+        sidecar = raw.with_suffix(".xmp")
+        sidecar.write_bytes((shared_dir / "data" / "xmp-samples" / sample).read_bytes())
+        originals[sidecar] = sidecar.read_bytes()
+    missing = tmp_path / "gone" / "IMG_9.CR2"
+    paths = [*raws, *other, *jpeg, missing]
+    async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
+        job, created = await engine.create(request(paths, tools={"crop": True}))
+        assert created and job.photos_total == 6
+        done = await until(engine, job.id, lambda v: v.state.ended)
+        photos = (await engine.photos(job.id)).photos
+
+    assert done.state is JobState.DONE
+    by_name = {Path(p.path).name + str(Path(p.path).parent.name): p for p in photos}
+    states = [p.state for p in photos]
+    assert states == [PhotoState.READY] * 4 + [PhotoState.FAILED] * 2
+    assert "JPEG file, but the profile" in (photos[4].reason or "")
+    assert photos[5].reason == "no such file"
+    assert [p.id for p in photos] == [f"caller-{i}" for i in range(6)]
+    assert photos[0].sidecar is not None and photos[0].sidecar.status == "updated"
+    assert photos[3].sidecar is not None and photos[3].sidecar.status == "created"
+    assert photos[2].kind == "DNG" and photos[2].sidecar is None  # its XMP is inside
+    for photo in photos[:4]:
+        assert photo.develop_settings and "CropTop" in photo.develop_settings
+    assert len(by_name) == 6
+    assert done.merge_id is not None
+    # the photographer's own metadata survived, and undo restores the bytes exactly
+    for sidecar, before in originals.items():
+        assert sidecar.read_bytes() != before
+        assert b"crs:" in sidecar.read_bytes()
+    with Journal(tmp_path / "data") as journal:
+        report = journal.undo(done.merge_id, now=datetime.now().astimezone())
+    assert report.complete
+    for sidecar, before in originals.items():
+        assert sidecar.read_bytes() == before
+    assert not (shoot / "IMG_2.xmp").with_name("B.xmp").exists()
+
+
+async def test_request_wide_problems_refuse_the_job(emulator_factory: Any, tmp_path: Path) -> None:
+    emulator = await emulator_factory()
+    photos = make_photos(tmp_path, ["a.CR2"])
+    async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
+        with pytest.raises(JobRequestError, match="No profile with key 1"):
+            await engine.create(request(photos, profile_key=1))
+        with pytest.raises(JobRequestError, match="No photo of this job can be edited"):
+            await engine.create(request([tmp_path / "nope.CR2"]))
+        with pytest.raises(JobRequestError, match="straighten or perspective"):
+            await engine.create(
+                request(photos, tools={"straighten": True, "perspective_correction": True})
+            )
+        assert (await engine.list_jobs()).jobs == []
+
+
+async def test_an_idempotency_key_gives_back_the_same_job(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    emulator = await emulator_factory(faults=FaultConfig(processing_s=0.1))
+    photos = make_photos(tmp_path, ["a.CR2", "b.CR2"])
+    async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
+        first, created = await engine.create(request(photos), idempotency_key="k-1")
+        again, created_again = await engine.create(request(photos), idempotency_key="k-1")
+        assert created and not created_again and again.id == first.id
+        with pytest.raises(JobConflict, match="k-1"):
+            await engine.create(request(photos[:1]), idempotency_key="k-1")
+        assert len((await engine.list_jobs()).jobs) == 1
+        await until(engine, first.id, lambda v: v.state.ended)
+
+
+async def test_revisions_grow_and_a_long_poll_answers_on_change_or_timeout(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    emulator = await emulator_factory(faults=FaultConfig(processing_s=0.3))
+    photos = make_photos(tmp_path, ["a.CR2", "b.CR2", "c.CR2"])
+    async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
+        job, _ = await engine.create(request(photos))
+        seen = [job.revision]
+        view = job
+        while not view.state.ended:
+            view = await engine.wait(job.id, view.revision, 10)
+            seen.append(view.revision)
+        assert seen == sorted(seen) and len(set(seen)) == len(seen)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        unchanged = await engine.wait(job.id, view.revision, 0.3)
+        assert unchanged.revision == view.revision and loop.time() - started >= 0.3
+        # the photos' revisions never pass the job's
+        photos_now = (await engine.photos(job.id, settings=False)).photos
+        assert max(p.revision for p in photos_now) <= view.revision
+
+
+async def test_cancel_stops_the_job_and_cancels_unfinished_photos(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    emulator = await emulator_factory(faults=FaultConfig(processing_s=30, latency_ms=20))
+    photos = make_photos(tmp_path, [f"IMG_{n}.CR2" for n in range(4)])
+    async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
+        job, _ = await engine.create(request(photos))
+        await until(engine, job.id, lambda v: v.counts.editing == 4)
+        canceled = await engine.cancel(job.id)
+        assert canceled.state is JobState.CANCELED
+        assert canceled.counts.canceled == 4
+        assert (await engine.cancel(job.id)).state is JobState.CANCELED  # again: no change
+        with pytest.raises(JobConflict):
+            await engine.applied(
+                job.id, AppliedRequest(photos=[AppliedReport(index=0, applied=True)])
+            )
+
+
+async def test_retry_runs_failed_photos_again_once_their_files_are_back(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    emulator = await emulator_factory(faults=FaultConfig(processing_s=0.1))
+    present = make_photos(tmp_path / "a", ["IMG_1.CR2"])
+    later = tmp_path / "card" / "IMG_2.CR2"
+    async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
+        job, _ = await engine.create(request([*present, later]))
+        first = await until(engine, job.id, lambda v: v.state.ended)
+        assert first.counts.failed == 1 and first.counts.ready == 1
+        with pytest.raises(JobRequestError):
+            await engine.retry(job.id, [7])
+        make_photos(later.parent, [later.name])  # the card is back
+        await engine.retry(job.id)
+        second = await until(
+            engine, job.id, lambda v: v.state.ended and v.revision > first.revision
+        )
+        assert second.state is JobState.DONE and second.counts.ready == 2
+        photos = (await engine.photos(job.id)).photos
+        assert photos[1].state is PhotoState.READY and photos[1].develop_settings
+        assert Path(photos[1].outputs[0]).parent.name == "project-2"  # a new project
+
+
+async def test_applied_reports_are_recorded_per_photo(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    emulator = await emulator_factory(faults=FaultConfig(processing_s=0.1))
+    photos = make_photos(tmp_path, ["a.CR2", "b.CR2"])
+    async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
+        job, _ = await engine.create(request(photos))
+        await until(engine, job.id, lambda v: v.state.ended)
+        report = AppliedRequest(
+            photos=[
+                AppliedReport(index=0, applied=True),
+                AppliedReport(index=1, applied=False, reason="Lightroom: photo is missing"),
+            ]
+        )
+        answered = (await engine.applied(job.id, report)).photos
+        assert [p.state for p in answered] == [PhotoState.APPLIED, PhotoState.READY]
+        assert answered[0].applied_at and answered[1].apply_error == "Lightroom: photo is missing"
+        view = await engine.get(job.id)
+        assert view.counts.applied == 1 and view.counts.ready == 1
+        with pytest.raises(JobRequestError):
+            await engine.applied(
+                job.id, AppliedRequest(photos=[AppliedReport(index=5, applied=True)])
+            )
+
+
+async def test_a_stopped_engine_resumes_without_uploading_or_editing_again(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    """Stopped during the edit: the restarted engine polls the edit it started (one
+    ``/edit`` call in all), uploads nothing again, and merges each sidecar once."""
+    log = tmp_path / "access.log"
+    emulator = await emulator_factory(
+        faults=FaultConfig(processing_s=1.5, latency_ms=30), access_log=log
+    )
+    names = [f"IMG_{n}.CR2" for n in range(6)]
+    photos = make_photos(tmp_path / "shoot", names)
+    settings = settings_for(emulator, tmp_path / "data")
+    async with JobEngine.open(settings, resume=False) as engine:
+        job, _ = await engine.create(request(photos))
+        await until(engine, job.id, lambda v: v.counts.editing == 6)
+        await asyncio.sleep(0.2)  # the edit has been asked for
+    assert posts(log, "/edit") == 1
+    async with JobBook.open_book(settings) as book:
+        assert (await book.get(job.id)).state is JobState.RUNNING
+    async with JobEngine.open(settings) as engine:  # resume=True picks it up
+        done = await until(engine, job.id, lambda v: v.state.ended)
+        photos_after = (await engine.photos(job.id)).photos
+    assert done.state is JobState.DONE and done.counts.ready == 6
+    uploads = puts(log)
+    assert sorted(Path(t.split("?")[0]).name for t in uploads) == sorted(names)
+    assert set(uploads.values()) == {1}
+    assert posts(log, "/edit") == 1
+    assert all(p.sidecar and p.sidecar.status == "created" for p in photos_after)
+
+
+async def test_a_stopped_multipart_upload_continues_with_the_parts_it_lacks(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    log = tmp_path / "access.log"
+    emulator = await emulator_factory(
+        faults=FaultConfig(processing_s=0.1, latency_ms=150), access_log=log
+    )
+    # two files of two parts each, two connections: one file's parts wait for the other's
+    bigs = make_photos(tmp_path, ["big 1.jpg", "big 2.jpg"], size=70 * 2**20)
+    settings = settings_for(emulator, tmp_path / "data")
+    job_request = JobRequest.model_validate(
+        {"photos": [{"path": str(big)} for big in bigs], "smart": True}
+    )
+    async with JobEngine.open(settings, resume=False, transfers=2) as engine:
+        job, _ = await engine.create(job_request)
+
+        def some_parts(_: JobView) -> bool:
+            return any("partNumber" in t for t in puts(log)) if log.exists() else False
+
+        await until(engine, job.id, some_parts)
+    before = {t for t in puts(log) if "partNumber" in t}
+    async with JobEngine.open(settings, transfers=2) as engine:
+        done = await until(engine, job.id, lambda v: v.state.ended)
+    assert done.state is JobState.DONE, done
+    parts = Counter(t for t in puts(log) if "partNumber" in t)
+    assert set(parts.values()) == {1}, parts  # no part went up twice
+    assert before and len(parts) == 4 > len(before)
+    assert posts(log, "/multipart_uploads") == 2  # one upload per file, continued
+
+
+async def test_a_multipart_complete_whose_answer_was_lost_does_not_fail_the_photo(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first complete took effect but its answer was lost; the retry gets a 404. The
+    photo is uploaded (Imagen holds it), so it must be edited, not failed."""
+    from bridge.imagen import ImagenClient
+
+    real = ImagenClient.i2i_multipart_complete
+
+    async def answer_lost(self: ImagenClient, uuid: str, upload_id: str, name: str) -> None:
+        await real(self, uuid, upload_id, name)  # took effect...
+        await real(self, uuid, upload_id, name)  # ...and the retry is told 404
+
+    monkeypatch.setattr(ImagenClient, "i2i_multipart_complete", answer_lost)
+    emulator = await emulator_factory(faults=FaultConfig(processing_s=0.1))
+    big = make_photos(tmp_path, ["pano.jpg"], size=70 * 2**20)
+    job_request = JobRequest.model_validate({"photos": [{"path": str(big[0])}], "smart": True})
+    async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
+        job, _ = await engine.create(job_request)
+        done = await until(engine, job.id, lambda v: v.state.ended)
+    assert done.state is JobState.DONE and done.counts.ready == 1, done
+
+
+async def test_a_serving_engine_forgets_jobs_ended_long_ago(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    emulator = await emulator_factory(faults=FaultConfig(processing_s=0.1))
+    settings = settings_for(emulator, tmp_path / "data").model_copy(
+        update={"job_retention_days": 7}
+    )
+    photos = make_photos(tmp_path, ["a.CR2"])
+    async with JobEngine.open(settings) as engine:
+        old, _ = await engine.create(request(photos))
+        recent, _ = await engine.create(request(photos))
+        for job in (old, recent):
+            await until(engine, job.id, lambda v: v.state.ended)
+        assert Path(old.out_dir).is_dir()
+        await engine.store.write(
+            lambda db: db.execute(
+                "UPDATE jobs SET finished_at = '2020-01-01T00:00:00.000Z' WHERE id = ?", (old.id,)
+            )
+        )
+    async with JobEngine.open(settings, adopt=True) as engine:
+        assert [j.id for j in (await engine.list_jobs()).jobs] == [recent.id]
+    assert not Path(old.out_dir).exists() and Path(recent.out_dir).is_dir()
