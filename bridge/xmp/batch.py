@@ -33,7 +33,6 @@ from datetime import datetime
 from enum import StrEnum
 from itertools import islice
 from pathlib import Path
-from typing import overload
 
 from bridge.durable import fsync_dir
 from bridge.xmp.errors import JournalError, PublishError, XmpError
@@ -46,7 +45,7 @@ from bridge.xmp.formats import (
 )
 from bridge.xmp.journal import Journal, new_merge_id
 from bridge.xmp.merge import CrsChanges, check_belongs, crs_changes, merge_crs
-from bridge.xmp.names import NameTable
+from bridge.xmp.names import NameTable, OnDemand
 from bridge.xmp.packet import DEFAULT_MAX_BYTES, parse_xmp, serialize_xmp
 from bridge.xmp.publish import Snapshot, publish, read_snapshot, unsynced
 from bridge.xmp.sidecar import (
@@ -153,7 +152,7 @@ ResultCallback = Callable[[ItemResult], None]
 BeforeReplace = Callable[[Path], None]
 
 
-class SourceList(Sequence[Path]):
+class SourceList(OnDemand[Path]):
     """Incoming files as (folder, sorted names) groups: 20,000 files cost their names' bytes
     (a :class:`NameTable`), and a Path is made only for the file being read."""
 
@@ -169,24 +168,10 @@ class SourceList(Sequence[Path]):
     def __len__(self) -> int:
         return self._ends[-1] if self._ends else 0
 
-    @overload
-    def __getitem__(self, index: int) -> Path: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Path]: ...
-    def __getitem__(self, index: int | slice) -> Path | list[Path]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        position = _position(index, len(self))
+    def _item(self, position: int) -> Path:
         group = bisect.bisect_right(self._ends, position)
         folder, names = self._groups[group]
         return child(folder, names[position - (self._ends[group] - len(names))])
-
-
-def _position(index: int, length: int) -> int:
-    position = index + length if index < 0 else index
-    if not 0 <= position < length:
-        raise IndexError(index)
-    return position
 
 
 def collect_sources(paths: Iterable[Path]) -> SourceList:
@@ -404,7 +389,7 @@ def _target_key(location: SidecarLocation) -> str:
     return f"{location.sidecar.parent}\0{collision_key(location.sidecar.name)}"
 
 
-class _PlanItems(Sequence[PlanItem]):
+class _PlanItems(OnDemand[PlanItem]):
     """The items of a plan, each worked out when it is read (``locate``, from listings made
     once), so a plan holds per file no paths, locations or contents.
 
@@ -439,14 +424,8 @@ class _PlanItems(Sequence[PlanItem]):
     def __len__(self) -> int:
         return self._count
 
-    @overload
-    def __getitem__(self, index: int) -> PlanItem: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[PlanItem]: ...
-    def __getitem__(self, index: int | slice) -> PlanItem | list[PlanItem]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self._count))]
-        item = self._locate(_position(index, self._count))
+    def _item(self, position: int) -> PlanItem:
+        item = self._locate(position)
         if item.location is None or not self._rivals:
             return item
         rivals = self._rivals.get(_target_key(item.location))

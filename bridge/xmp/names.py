@@ -9,12 +9,34 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Sequence
-from typing import overload
+from typing import TypeVar, overload
 
+T = TypeVar("T")
 _SEPARATOR = "/"  # the one character no file name can hold
 
 
-class NameTable(Sequence[str]):
+class OnDemand(Sequence[T]):
+    """A read-only sequence whose items are made when read (:meth:`_item`), not stored."""
+
+    __slots__ = ()
+
+    def _item(self, position: int) -> T:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            return [self._item(i) for i in range(*index.indices(len(self)))]
+        position = index + len(self) if index < 0 else index
+        if not 0 <= position < len(self):
+            raise IndexError(index)
+        return self._item(position)
+
+
+class NameTable(OnDemand[str]):
     """The names, in the order given; each read makes a new ``str``."""
 
     __slots__ = ("_ends", "_text")
@@ -33,14 +55,6 @@ class NameTable(Sequence[str]):
     def __len__(self) -> int:
         return len(self._ends)
 
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        end = self._ends[index]  # IndexError past either end, as for a list
-        position = index + len(self) if index < 0 else index
+    def _item(self, position: int) -> str:
         start = self._ends[position - 1] + 1 if position else 0
-        return self._text[start:end]
+        return self._text[start : self._ends[position]]
