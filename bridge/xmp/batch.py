@@ -175,7 +175,8 @@ class SourceList(OnDemand[Path]):
 
 
 def collect_sources(paths: Iterable[Path]) -> SourceList:
-    """Files as given, folders expanded to the ``.xmp`` files directly inside; duplicates once.
+    """Files as given, folders expanded to the ``.xmp`` files directly inside (hidden ones
+    skipped); duplicates once.
 
     A file counts once however it is reached: the same folder twice, a file and its folder, a
     symbolic link to another source. Raises FileNotFoundError for a path that does not exist
@@ -215,7 +216,9 @@ def _list_sources(
     links: dict[str, Path] = {}
     with os.scandir(path) as entries:
         for entry in entries:
-            if not entry.is_file() or split_name(entry.name)[1] != SIDECAR_EXTENSION:
+            if entry.name.startswith(".") or split_name(entry.name)[1] != SIDECAR_EXTENSION:
+                continue  # hidden files (macOS ._IMG_1.xmp resource forks) are not sidecars
+            if not entry.is_file():
                 continue
             if entry.is_symlink():
                 target = Path(entry.path).resolve()

@@ -305,6 +305,7 @@ def test_collect_sources_expands_folders_and_dedupes(tmp_path: Path) -> None:
     a = _incoming(tmp_path / "in", "A.xmp")
     b = _incoming(tmp_path / "in", "B.XMP")
     (tmp_path / "in" / "notes.txt").write_text("x")
+    (tmp_path / "in" / "._A.xmp").write_bytes(b"\x00\x05\x16\x07")  # a macOS resource fork
     assert list(collect_sources([tmp_path / "in", a])) == [a, b]
     assert list(collect_sources([a, tmp_path / "in", tmp_path / "in" / ".." / "in"])) == [a, b]
     with pytest.raises(FileNotFoundError, match="missing"):
