@@ -54,7 +54,6 @@ from bridge.xmp.sidecar import (
     Naming,
     SidecarLocation,
     check_declared_extension,
-    child,
     declared_extension,
     is_listed,
     locate_sidecar,
@@ -171,7 +170,7 @@ class SourceList(OnDemand[Path]):
     def _item(self, position: int) -> Path:
         group = bisect.bisect_right(self._ends, position)
         folder, names = self._groups[group]
-        return child(folder, names[position - (self._ends[group] - len(names))])
+        return folder / names[position - (self._ends[group] - len(names))]
 
 
 def collect_sources(paths: Iterable[Path]) -> SourceList:
@@ -355,7 +354,7 @@ def _plan_one(source: Path, index: _PhotoIndex, where: str, naming: Naming) -> P
         return PlanItem(source, refusal=f"no photo named {pattern} under {where}")
     folder = candidates[0][0]
     if any(f is not folder for f, _ in candidates):
-        listed = ", ".join(str(child(f.path, name)) for f, name in candidates)
+        listed = ", ".join(str(f.path / name) for f, name in candidates)
         return PlanItem(
             source,
             refusal=f"photos named {stem}.* are in several folders ({listed}); "
@@ -371,7 +370,7 @@ def _plan_one(source: Path, index: _PhotoIndex, where: str, naming: Naming) -> P
         )
     try:
         location = locate_sidecar(
-            child(folder.path, raws[0] if raws else photos[0]), naming=naming, folder=folder
+            folder.path / (raws[0] if raws else photos[0]), naming=naming, folder=folder
         )
     except XmpError as exc:
         return PlanItem(source, refusal=str(exc))

@@ -125,12 +125,6 @@ def _equal(names: NameTable, key: str, key_of: Callable[[str], str]) -> list[str
     return sorted(names[first : bisect.bisect_right(names, key, lo=first, key=key_of)])
 
 
-def child(folder: Path, name: str) -> Path:
-    """``folder / name``, without pathlib interning ``name`` itself: a name held in a listing
-    would stay in the interpreter's table of interned strings for as long as it is held."""
-    return Path(os.path.join(folder, name))  # noqa: PTH118 - a new string is the point
-
-
 def locate_sidecar(
     photo: Path, *, naming: Naming = Naming.ADOBE, folder: Folder | None = None
 ) -> SidecarLocation:
@@ -174,7 +168,7 @@ def locate_sidecar(
             f"{photo}: several files could be its sidecar ({', '.join(existing)}); keep one of them"
         )
     if existing:
-        return SidecarLocation(photo, child(folder.path, existing[0]), exists=True)
+        return SidecarLocation(photo, folder.path / existing[0], exists=True)
     return SidecarLocation(photo, folder.path / wanted, exists=False)
 
 
