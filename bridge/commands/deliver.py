@@ -1,4 +1,5 @@
-"""``imagen-bridge deliver FILE... --to imgwire|imagekit``: exported JPEGs to a gallery or CDN.
+"""``imagen-bridge deliver FILE...|JOB_ID --to imgwire|imagekit``: exported JPEGs to a gallery
+or CDN; a job's are recorded per photo in the job store, so none is delivered twice.
 
 Everything that can be checked is checked before the first upload, and every problem is
 listed at once (exit 2): missing or unreadable files, types the target does not take, files
@@ -10,6 +11,7 @@ a key (and no base URL) for the target, delivery runs against the built-in emula
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from bridge.commands.console import ErrorKind, ExitCode, command_logger
+from bridge.commands.console import ErrorKind, ExitCode, UsageError, command_logger, program_name
 from bridge.commands.exits import Report, run_command
 from bridge.delivery import (
     DeliveryAuthError,
@@ -40,6 +42,9 @@ from bridge.delivery import (
     open_client,
     uses_emulator,
 )
+from bridge.jobs.engine import JobEngine
+from bridge.jobs.errors import JobConflict, JobNotFound, JobRequestError
+from bridge.jobs.models import DeliverySpec, JobState
 from bridge.settings import Settings, load_settings
 
 TARGETS: tuple[Target, ...] = ("imgwire", "imagekit")
@@ -172,8 +177,54 @@ def _table(results: list[DeliveryResult], out: Console) -> None:
     out.print(table)
 
 
+_JOB_ID = re.compile(r"^j-\d{8}-\d{6}-[0-9a-f]{6}$")
+
+
+def job_id_of(args: DeliverArgs) -> str | None:
+    """``deliver JOB_ID``: a single argument that names a job (and no file)."""
+    if len(args.files) == 1 and _JOB_ID.match(str(args.files[0])) and not args.files[0].exists():
+        return str(args.files[0])
+    return None
+
+
+async def deliver_job(
+    job_id: str, args: DeliverArgs, settings: Settings, report: Report
+) -> ExitCode:
+    """A job's exports, each photo delivered once (recorded in the job store)."""
+    if args.overwrite or args.private:
+        raise UsageError("--overwrite and --private are for files; a job's deliveries use neither")
+    spec = DeliverySpec(to=_target(args.to), folder=args.folder, tags=list(_tags(args.tags)))
+    async with JobEngine.open(settings, resume=False, logger=command_logger(report.err)) as engine:
+        try:
+            await engine.deliver(job_id, spec)
+        except JobNotFound as exc:
+            raise UsageError(f"{exc}; `{program_name()} jobs list` shows the jobs") from None
+        except (JobConflict, JobRequestError) as exc:
+            raise UsageError(str(exc)) from None
+        view = await engine.join(job_id)
+        photos = (await engine.photos(job_id, settings=False)).photos
+    rows = [
+        {"index": p.index, "path": p.path, **d.model_dump()}
+        for p in photos
+        for d in p.deliveries
+        if d.target == spec.to
+    ]
+    failed = [r for r in rows if not r["ok"]]
+    code = ExitCode.OK if view.state is JobState.DONE and not failed else ExitCode.FAILED
+    if not report.as_json:
+        table = Table("photo", "status", "url")
+        for row in rows:
+            shown = row["status"] if row["ok"] else f"failed: {row['error']}"
+            table.add_row(escape(row["path"]), escape(shown), escape(row["url"] or ""))
+        report.out.print(table)
+    return report.result(code, {"target": spec.to, "job_id": job_id, "results": rows})
+
+
 async def deliver_flow(args: DeliverArgs, settings: Settings, report: Report) -> ExitCode:
     """Check, deliver, report; with ``--json`` one document ``{"ok", "target", "results"}``."""
+    job_id = job_id_of(args)
+    if job_id is not None:
+        return await deliver_job(job_id, args, settings, report)
     err = report.err
     finished: list[DeliveryResult] = []
     try:
@@ -215,7 +266,11 @@ async def deliver_flow(args: DeliverArgs, settings: Settings, report: Report) ->
 
 def deliver_command(
     files: Annotated[
-        list[Path], typer.Argument(help="Exported files (JPEGs) to deliver.", show_default=False)
+        list[Path],
+        typer.Argument(
+            help="Exported files (JPEGs) to deliver, or one job id (its exports).",
+            show_default=False,
+        ),
     ],
     to: Annotated[str, typer.Option("--to", help="imgwire or imagekit.", show_default=False)],
     folder: Annotated[

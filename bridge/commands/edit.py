@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from bridge.commands.console import ExitCode, UsageError, command_logger, program_name
+from bridge.commands.console import ExitCode, UsageError, command_logger, plural, program_name
 from bridge.commands.exits import Report, run_command
 from bridge.commands.progress_view import ProgressView
 from bridge.commands.session import notice_on
@@ -40,7 +40,7 @@ from bridge.jobs.models import (
     PhotoView,
     Tools,
 )
-from bridge.jobs.options import SMART_EXPECTATION, expectation_for, tool_options
+from bridge.jobs.options import HDR_EXPECTATION, SMART_EXPECTATION, expectation_for, tool_options
 from bridge.jobs.plan import (
     ImageKind,
     Plan,
@@ -300,6 +300,11 @@ def profiles_for(
             None,
         )
     main_kind = expectation_for(main)
+    if args.tools and "hdr_merge" in args.tools and main_kind and main_kind.kind is ImageKind.JPEG:
+        raise UsageError(
+            f"--hdr-merge needs a RAW profile; {main.profile_name or main.profile_key} is a JPG "
+            "profile (Smart Editing, --smart --hdr-merge, merges JPEG brackets)"
+        )
     if jpeg is not None and main_kind is not None and main_kind.kind is ImageKind.JPEG:
         jpeg = None  # a JPG profile edits the JPEGs itself
     for expect in (main_kind, expectation_for(jpeg) if jpeg else None):
@@ -314,6 +319,8 @@ class EditOutcome:
 
     job: JobView
     photos: tuple[PhotoView, ...]
+    skipped: tuple[SkippedFile, ...] = ()
+    """Files given that are not sent: non-photos in folders, the JPEGs of RAW+JPEG pairs."""
 
     @property
     def merge_id(self) -> str | None:
@@ -352,7 +359,7 @@ async def edit_flow(
         )
     except ImagenValidationError as exc:
         raise UsageError(f"--type: {exc}") from None
-    expect = SMART_EXPECTATION if args.smart else None
+    expect = SMART_EXPECTATION if args.smart else (HDR_EXPECTATION if tools.hdr_merge else None)
     plan = plan_edit(
         args.paths, expect=expect, recursive=args.recursive, keep_folders_together=tools.hdr_merge
     )
@@ -436,7 +443,7 @@ async def _edit_in(
                 job = await engine.join(job.id)
         except asyncio.CancelledError:
             await engine.stop()
-            stopped = await _outcome(engine, job.id)
+            stopped = await _outcome(engine, job.id, skipped)
             report.partial(lambda: summary_json(stopped))
             if not args.json:
                 print_summary(stopped, out=report.out)
@@ -446,7 +453,7 @@ async def _edit_in(
                 highlight=False,
             )
             raise
-        outcome = await _outcome(engine, job.id)
+        outcome = await _outcome(engine, job.id, skipped)
     code = ExitCode.OK if outcome.ok else ExitCode.FAILED
     if args.json:
         report.result(code, summary_json(outcome))
@@ -455,9 +462,11 @@ async def _edit_in(
     return code, outcome
 
 
-async def _outcome(engine: JobEngine, job_id: str) -> EditOutcome:
+async def _outcome(
+    engine: JobEngine, job_id: str, skipped: Sequence[SkippedFile] = ()
+) -> EditOutcome:
     photos = await engine.photos(job_id, settings=False)
-    return EditOutcome(await engine.get(job_id), tuple(photos.photos))
+    return EditOutcome(await engine.get(job_id), tuple(photos.photos), tuple(skipped))
 
 
 _STATUS_WORDS = {PhotoState.READY: "edited", PhotoState.APPLIED: "edited"}
@@ -489,6 +498,7 @@ def summary_json(outcome: EditOutcome) -> dict[str, object]:
             }
             for p in outcome.photos
         ],
+        "skipped": [{"path": str(f.path), "reason": f.reason} for f in outcome.skipped],
         "unmatched_outputs": job.unmatched_outputs,
         "merge_id": outcome.merge_id,
     }  # fmt: skip
@@ -511,6 +521,9 @@ def print_summary(outcome: EditOutcome, *, out: Console) -> None:
             )
         elif photo.hdr_output:
             out.print(f"  HDR merge: {escape(photo.path)} -> {escape(photo.hdr_output)}")
+    if outcome.skipped:
+        count = len(outcome.skipped)
+        out.print(f"  skipped {plural(count, 'file')} (listed above: not sent)", highlight=False)
     for extra in job.unmatched_outputs:
         out.print(f"  kept an output that matches no photo: {escape(extra)}")
     _print_merge(outcome, out)

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from bridge.emulator.app import EmulatorConfig, running_emulator
+from bridge.emulator.app import EmulatorConfig, RunningEmulator, running_emulator
 from bridge.emulator.faults import FaultConfig
 from bridge.imagen import ImagenClient
 from bridge.settings import EMULATOR_NOTICE, Settings
@@ -32,6 +32,8 @@ class Backend:
 
     client: ImagenClient
     name: str
+    emulator: RunningEmulator | None = None
+    """The embedded emulator, which also stands in for the delivery services."""
 
 
 @asynccontextmanager
@@ -54,7 +56,7 @@ async def open_backend(
                 running.base_url, EMULATOR_KEY, key_source="the built-in emulator", logger=logger
             ) as client,
         ):
-            yield Backend(client, "emulator")
+            yield Backend(client, "emulator", running)
         return
     assert settings.api_key is not None
     async with ImagenClient(

@@ -27,9 +27,9 @@ from bridge.jobs.errors import JobConflict, JobNotFound, JobRequestError
 from bridge.jobs.models import (
     AppliedRequest,
     Counts,
+    DeliveryView,
     JobError,
     JobList,
-    JobRequest,
     JobState,
     JobView,
     PhotoList,
@@ -105,6 +105,16 @@ class JobBook:
         self.log = logger
         self.owner = f"{os.getpid()}:{secrets.token_hex(4)}"
         self._live: dict[str, Live] = {}
+        self._requests: dict[str, dict[str, Any]] = {}
+
+    def _settings_of(self, job_id: str, text: str) -> dict[str, Any]:
+        """The request less its photos (immutable, so parsed once: it may list 20,000)."""
+        found = self._requests.get(job_id)
+        if found is None:
+            request = json.loads(text)
+            found = {k: v for k, v in request.items() if k not in ("photos", "out_dir", "label")}
+            self._requests[job_id] = found
+        return found
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -136,7 +146,7 @@ class JobBook:
         live = self._live.get(job_id)
         if live is not None and live.bytes:
             bytes_done = max(bytes_done, self._memory_bytes(db, job_id, live))
-        request = json.loads(row["request"])
+        request = self._settings_of(job_id, row["request"])
         error = (
             JobError(code=row["error_code"], message=row["error_message"] or "")
             if row["error_code"]
@@ -165,7 +175,7 @@ class JobBook:
                 )
                 for path in json.loads(extras)
             ],
-            request={k: v for k, v in request.items() if k not in ("photos", "out_dir", "label")},
+            request=request,
         )
 
     @staticmethod
@@ -224,7 +234,9 @@ class JobBook:
                 async with asyncio.timeout(left):
                     await event.wait()
 
-    def _photo_view(self, row: sqlite3.Row, *, settings: bool, request: JobRequest) -> PhotoView:
+    def _photo_view(
+        self, row: sqlite3.Row, *, settings: bool, deliveries: Sequence[DeliveryView] = ()
+    ) -> PhotoView:
         state = PhotoState(row["state"])
         develop = None
         if settings and state in (PhotoState.READY, PhotoState.APPLIED):
@@ -252,6 +264,7 @@ class JobBook:
             project=row["project"],
             applied_at=row["applied_at"],
             apply_error=row["apply_error"],
+            deliveries=list(deliveries),
         )
 
     async def photos(
@@ -262,10 +275,14 @@ class JobBook:
         since: int | None = None,
     ) -> PhotoList:
         def query(db: sqlite3.Connection) -> PhotoList:
-            job = db.execute("SELECT request FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if job is None:
+            if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
                 raise JobNotFound(f"No job {job_id!r}")
-            request = JobRequest.model_validate(json.loads(job[0]))
+            delivered: dict[int, list[DeliveryView]] = {}
+            for index, result in db.execute(
+                "SELECT photo_idx, result FROM deliveries WHERE job_id = ? ORDER BY target",
+                (job_id,),
+            ):
+                delivered.setdefault(index, []).append(DeliveryView.model_validate_json(result))
             sql = f"SELECT {PHOTO_COLUMNS} FROM photos WHERE job_id = ?"
             params: list[Any] = [job_id]
             if states:
@@ -276,7 +293,10 @@ class JobBook:
                 params.append(since)
             rows = db.execute(sql + " ORDER BY idx", params).fetchall()
             return PhotoList(
-                photos=[self._photo_view(r, settings=settings, request=request) for r in rows]
+                photos=[
+                    self._photo_view(r, settings=settings, deliveries=delivered.get(r["idx"], ()))
+                    for r in rows
+                ]
             )
 
         result: PhotoList = await self.store.read(query)

@@ -28,7 +28,19 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bridge.emulator.app import EmulatorConfig
+from bridge.delivery import (
+    DeliveryError,
+    DeliveryEvent,
+    DeliveryItem,
+    ImagekitOptions,
+    Target,
+    deliver_all,
+    emulator_notice,
+    open_client,
+    uses_emulator,
+)
+from bridge.emulator.app import EmulatorConfig, RunningEmulator, running_emulator
+from bridge.emulator.faults import FaultConfig
 from bridge.imagen import (
     ImagenAuthError,
     ImagenClient,
@@ -50,12 +62,21 @@ from bridge.jobs.book import (
 )
 from bridge.jobs.errors import JobConflict, JobRequestError
 from bridge.jobs.events import FileBytes, PhotoFinished, ProjectPhase, RunEvent
+from bridge.jobs.exports import place_export
 from bridge.jobs.models import (
+    DeliverySpec,
+    DeliveryView,
     JobRequest,
     JobState,
     JobView,
 )
-from bridge.jobs.options import SMART_EXPECTATION, edit_options, expectation_for, resolve_profile
+from bridge.jobs.options import (
+    HDR_EXPECTATION,
+    SMART_EXPECTATION,
+    edit_options,
+    expectation_for,
+    resolve_profile,
+)
 from bridge.jobs.plan import (
     Expectation,
     ImageKind,
@@ -114,6 +135,8 @@ class JobEngine(JobBook):
         self.client = client
         self.transfer = transfer
         self.backend = backend
+        self.emulator: RunningEmulator | None = None  # the embedded one, if any
+        self._extra = contextlib.AsyncExitStack()  # emulators started for delivery
         self.api_key_configured = not settings.uses_emulator
         self._slots = asyncio.Semaphore(max_jobs)
         self._profiles: tuple[float, list[Profile]] | None = None
@@ -164,6 +187,7 @@ class JobEngine(JobBook):
                 yield engine
             finally:
                 await engine.stop()
+                await engine._extra.aclose()
 
     async def stop(self) -> None:
         """Stop driving jobs; in-flight steps are recorded, leases released for the next run."""
@@ -355,6 +379,14 @@ class JobEngine(JobBook):
         assert request.profile_key is not None
         profiles = await self.profiles()
         main = expectation_for(resolve_profile(profiles, request.profile_key))
+        if request.tools.hdr_merge:
+            if (main is not None and main.kind is ImageKind.JPEG) or request.jpeg_profile_key:
+                raise JobRequestError(
+                    "hdr_merge needs a RAW profile and RAW photos (Smart Editing merges JPEG "
+                    "brackets)",
+                    path="tools.hdr_merge",
+                )
+            return [HDR_EXPECTATION]
         if request.jpeg_profile_key is None:
             return [main] if main is not None else []
         jpeg = expectation_for(
@@ -504,8 +536,7 @@ class JobEngine(JobBook):
             send_md5=request.md5,
             run_name=job["run_name"],
         )
-        checkpoint = StoreCheckpoint(self, job_id, photos)
-        checkpoint.engine_request_merge = request.merge
+        checkpoint = StoreCheckpoint(self, job_id, photos, merge=request.merge)
         checkpoint.track(states)
         await checkpoint.load_uploads()
         if states:
@@ -654,8 +685,11 @@ class JobEngine(JobBook):
     async def _finish(
         self, job_id: str, request: JobRequest, photos: dict[Path, int], merge_id: str | None
     ) -> None:
-        """Merge the sidecars of edited raws, mark photos ready, and end the job."""
+        """Place exports, merge the sidecars of edited raws, mark photos ready, deliver, and
+        end the job."""
         await self.store.write(lambda db: None)  # what the runner queued is durable first
+        if request.export and request.export_folder is not None:
+            await self._place_exports(job_id, request.export_folder)
         rows = await self.store.read(
             lambda db: db.execute(
                 f"SELECT {PHOTO_COLUMNS} FROM photos WHERE job_id = ? AND state ="
@@ -690,4 +724,147 @@ class JobEngine(JobBook):
                 )  # fmt: skip
 
             await self.store.write(ready)
+            self._changed(job_id)
+        if request.deliver is not None:
+            await self._deliver(job_id, request.deliver, request.profile_key)
         await self._end(job_id, JobState.DONE, None)
+
+    async def _place_exports(self, job_id: str, folder: str) -> None:
+        """Every edited photo's exports, copied beside its original (see ``exports``)."""
+        rows = await self.store.read(
+            lambda db: db.execute(
+                "SELECT idx, path, exports FROM photos WHERE job_id = ?"
+                " AND state IN ('merging', 'ready', 'applied') AND exports != '[]'",
+                (job_id,),
+            ).fetchall()
+        )
+
+        def place() -> list[tuple[str, int]]:
+            placed = []
+            for row in rows:
+                photo = Path(from_db(row["path"]) or "")
+                try:
+                    paths = [
+                        str(place_export(Path(e), photo, folder))
+                        for e in json.loads(row["exports"])
+                    ]
+                except OSError as exc:
+                    self.log.warning("could not place the export of %s: %s", photo, exc)
+                    continue
+                placed.append((dumps(paths), row["idx"]))
+            return placed
+
+        placed = await asyncio.to_thread(place)
+
+        def record(db: sqlite3.Connection) -> None:
+            revision = revise(db, job_id)
+            db.executemany(
+                "UPDATE photos SET exports = ?, revision = ? WHERE job_id = ? AND idx = ?",
+                [(paths, revision, job_id, index) for paths, index in placed],
+            )
+
+        await self.store.write(record)
+        self._changed(job_id)
+
+    async def deliver(self, job_id: str, spec: DeliverySpec) -> JobView:
+        """Deliver an ended job's exports (in the background; photos show each delivery)."""
+        view = await self.get(job_id)
+        if not view.state.ended:
+            raise JobConflict(f"Job {job_id} is {view.state.value}; deliver once it has ended")
+        request = JobRequest.model_validate(view.request | {"photos": [{"path": "/-"}]})
+        if not (request.export or request.smart):
+            raise JobRequestError(
+                f"Job {job_id} exported no JPEGs (it was created without export)", path="to"
+            )
+        await self._job_update(job_id, "state = 'running', finished_at = NULL")
+        live = self._live.setdefault(job_id, Live())
+
+        async def run() -> None:
+            try:
+                await self._deliver(job_id, spec, request.profile_key)
+            except DeliveryError as exc:
+                await self._end(job_id, JobState.FAILED, ("delivery", str(exc)))
+                return
+            await self._end(job_id, JobState.DONE, None)
+
+        live.task = asyncio.create_task(run(), name=f"deliver {job_id}")
+        return await self.get(job_id)
+
+    async def _deliver(self, job_id: str, spec: DeliverySpec, profile: int | None) -> None:
+        """Each ready photo's JPEG not yet delivered to ``spec.to``; each result recorded as
+        it arrives, so a restarted bridge delivers nothing twice."""
+        target = spec.to
+        rows = await self.store.read(
+            lambda db: db.execute(
+                "SELECT p.idx, p.kind, p.outputs, p.exports FROM photos p WHERE p.job_id = ?"
+                " AND p.state IN ('ready', 'applied') AND NOT EXISTS (SELECT 1 FROM deliveries d"
+                " WHERE d.job_id = p.job_id AND d.photo_idx = p.idx AND d.target = ? AND d.ok)"
+                " ORDER BY p.idx",
+                (job_id, target),
+            ).fetchall()
+        )
+        items = []
+        for row in rows:
+            files = json.loads(row["exports"]) or [
+                o for o in json.loads(row["outputs"]) if o.lower().endswith((".jpg", ".jpeg"))
+            ]
+            if files:
+                items.append(
+                    DeliveryItem(
+                        Path(files[0]), job_id=job_id, photo=row["idx"],
+                        profile=str(profile) if profile is not None else None,
+                    )
+                )  # fmt: skip
+        if not items:
+            return
+        by_source = {str(item.path): item.photo for item in items}
+        options = ImagekitOptions(
+            folder=spec.folder or "/", tags=tuple(spec.tags),
+            max_file_mb=self.settings.imagekit_max_file_mb,
+            custom_metadata=self.settings.imagekit_custom_metadata,
+        )  # fmt: skip
+
+        def recorded(event: DeliveryEvent) -> None:
+            result = event.result
+            if event.kind != "finished" or result is None:
+                return
+            index = by_source.get(result.source)
+            if index is None:
+                return
+            view = DeliveryView(
+                target=target, ok=result.ok, status=result.status, file_name=result.file_name,
+                remote_id=result.remote_id, url=result.url, error=result.error,
+                changes=list(result.changes),
+            )  # fmt: skip
+            now = now_text()
+
+            def op(db: sqlite3.Connection) -> None:
+                db.execute(
+                    "INSERT OR REPLACE INTO deliveries (job_id, photo_idx, target, ok, result,"
+                    " delivered_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (job_id, index, target, int(result.ok), view.model_dump_json(), now),
+                )
+                db.execute(
+                    "UPDATE photos SET revision = ? WHERE job_id = ? AND idx = ?",
+                    (revise(db, job_id), job_id, index),
+                )
+
+            self.store.write_soon(op, then=lambda: self._changed(job_id))
+
+        emulator_url = await self._delivery_emulator(target)
+        client = open_client(
+            self.settings, target, emulator_url=emulator_url, options=options, logger=self.log
+        )
+        async with client:
+            await deliver_all(client, items, on_event=recorded)
+        await self.store.write(lambda db: None)  # every result recorded
+
+    async def _delivery_emulator(self, target: Target) -> str | None:
+        """No key for ``target``: the embedded emulator stands in (started if need be)."""
+        if not uses_emulator(self.settings, target):
+            return None
+        self.log.warning(emulator_notice(target))
+        if self.emulator is None:
+            config = EmulatorConfig(faults=FaultConfig.from_env(os.environ))
+            self.emulator = await self._extra.enter_async_context(running_emulator(config))
+        return self.emulator.imgwire_url if target == "imgwire" else self.emulator.imagekit_url

@@ -120,6 +120,18 @@ class Tools(_Strict):
 
 
 SMART_TOOLS = ("hdr_merge", "sky_replacement", "perspective_correction")
+
+
+class DeliverySpec(_Strict):
+    """Where a job's exported JPEGs go once they are ready (Imgwire or ImageKit)."""
+
+    to: Literal["imgwire", "imagekit"]
+    folder: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
+    tags: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=50)
+    ] = Field(default_factory=list)
+
+
 Naming = Literal["adobe", "darktable"]
 
 
@@ -139,6 +151,11 @@ class JobRequest(_Strict):
     naming: Naming = "adobe"
     md5: bool = False
     """Send each file's MD5 so storage verifies every byte (one extra read of each file)."""
+    export_folder: Annotated[str, Field(max_length=1000)] | None = "Imagen Export"
+    """Where exports are placed: a folder name beside each original, or an absolute folder;
+    null keeps them in the job's output folder only."""
+    deliver: DeliverySpec | None = None
+    """Deliver each exported JPEG (Smart Editing: each edited JPEG) when it is ready."""
     out_dir: PathText | None = None
     label: Annotated[str, Field(max_length=200)] | None = None
 
@@ -167,6 +184,12 @@ class JobRequest(_Strict):
                 )
         elif self.profile_key is None:
             raise ValueError("profile_key is required (or set smart for Smart Editing)")
+        if self.deliver is not None and not (self.export or self.smart):
+            raise ValueError("deliver needs export (or smart): it delivers the exported JPEGs")
+        if self.export_folder is not None and (
+            "\x00" in self.export_folder or not self.export_folder.strip()
+        ):
+            raise ValueError("export_folder must be a folder name or an absolute path")
         return self
 
     def settings(self) -> dict[str, Any]:
@@ -224,6 +247,19 @@ class JobList(BaseModel):
     next: str | None = None
 
 
+class DeliveryView(BaseModel):
+    """What one delivery of the photo's export achieved, in the service's own words."""
+
+    target: Literal["imgwire", "imagekit"]
+    ok: bool
+    status: str
+    file_name: str
+    remote_id: str | None = None
+    url: str | None = None
+    error: str | None = None
+    changes: list[str] = Field(default_factory=list)
+
+
 class PhotoView(BaseModel):
     index: int
     id: str | None = None
@@ -242,10 +278,16 @@ class PhotoView(BaseModel):
     project: int | None = None
     applied_at: str | None = None
     apply_error: str | None = None
+    deliveries: list[DeliveryView] = Field(default_factory=list)
 
 
 class PhotoList(BaseModel):
     photos: list[PhotoView]
+
+
+class DeliverRequest(DeliverySpec):
+    """``POST /v1/jobs/{id}/deliver``: deliver the job's exports now (photos done before
+    for this target are not sent again)."""
 
 
 class RetryRequest(_Strict):

@@ -15,6 +15,10 @@ from bridge.jobs.models import JobRequest, Tools
 from bridge.jobs.plan import Expectation, ImageKind
 
 SMART_EXPECTATION = Expectation(ImageKind.JPEG, "Smart Editing edits JPEG files only")
+HDR_EXPECTATION = Expectation(
+    ImageKind.RAW,
+    "HDR merge of a profile edit takes RAW brackets only (--smart --hdr-merge takes JPEGs)",
+)
 _KINDS = {"RAW": ImageKind.RAW, "JPG": ImageKind.JPEG, "JPEG": ImageKind.JPEG}
 
 

@@ -52,10 +52,13 @@ def restore(
 class StoreCheckpoint(Checkpoint):
     """Makes each step of one job's projects durable, and moves its photos through states."""
 
-    def __init__(self, engine: JobBook, job_id: str, photos: dict[Path, int]) -> None:
+    def __init__(
+        self, engine: JobBook, job_id: str, photos: dict[Path, int], *, merge: bool
+    ) -> None:
         self.engine = engine
         self.job_id = job_id
         self.photos = photos
+        self.merge = merge  # edited raws go on to "merging" (their sidecars), else "ready"
         self._uploads: dict[int, OpenUpload] = {}
         self._names: dict[tuple[int, str], int] = {}
         self._members: dict[int, list[int]] = {}
@@ -234,7 +237,7 @@ class StoreCheckpoint(Checkpoint):
             return  # failures were recorded by failed(); a cancel is recorded by the engine
         outputs = [str(p) for p in result.outputs]
         merge = (
-            self.engine_request_merge
+            self.merge
             and result.photo.kind is ImageKind.RAW
             and not result.photo.is_dng
             and any(o.lower().endswith(".xmp") for o in outputs)
@@ -251,5 +254,3 @@ class StoreCheckpoint(Checkpoint):
                 to_db(hdr),
             ),
         )
-
-    engine_request_merge: bool = True

@@ -103,6 +103,18 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (job_id, photo_idx)
     );
     """,
+    # 2: deliveries of exported JPEGs, one row per photo and target once it is done
+    """
+    CREATE TABLE deliveries (
+        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        photo_idx INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        ok INTEGER NOT NULL,
+        result TEXT NOT NULL,
+        delivered_at TEXT NOT NULL,
+        PRIMARY KEY (job_id, photo_idx, target)
+    );
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 

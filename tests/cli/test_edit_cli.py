@@ -143,6 +143,9 @@ def test_raw_jpeg_pairs_send_the_raw_and_lone_jpegs_take_the_jpg_profile(tmp_pat
     edited = sorted(Path(p["path"]).name for p in summary["photos"])
     assert edited == ["DSC_1.NEF", "DSC_2.NEF", "solo.jpg"]
     assert "DSC_1.JPG: the JPEG of a RAW+JPEG pair" in " ".join(done.stderr.split())
+    assert [(Path(f["path"]).name, f["reason"]) for f in summary["skipped"]] == [
+        ("DSC_1.JPG", "the JPEG of a RAW+JPEG pair; its RAW is edited")
+    ]
     assert photos[1].read_bytes()[:2] == b"\xff\xd8"  # the paired JPEG is untouched
     assert summary["projects"] == 2  # RAW and JPEG never share a project
 
@@ -183,6 +186,7 @@ def test_default_output_folder_is_new_and_timestamped(
         (["a.jpg"], ["--smart", "--crop"], "--crop cannot be used with --smart"),
         (["a.CR2"], ["--smart"], "a.CR2: RAW file, but the Smart Editing"),
         (["a.CR2"], ["-p", "5700", "--type", "weddings"], "Unknown photography type"),
+        (["a.jpg"], ["-p", "5702", "--hdr-merge"], "HDR merge of a profile edit takes RAW"),
     ],
 )
 def test_usage_errors_exit_2_with_a_clear_message(
@@ -338,3 +342,43 @@ def _quick():  # type: ignore[no-untyped-def]
     from bridge.emulator.faults import FaultConfig
 
     return FaultConfig(processing_s=0.2)
+
+
+@pytest.mark.parametrize("where", ["afile/sub", "/proc/imagen-bridge-nope"])
+def test_an_output_folder_that_cannot_be_made_is_refused_before_any_upload(
+    tmp_path: Path, where: str
+) -> None:
+    photos = make_photos(tmp_path / "in", ["a.CR2"])
+    (tmp_path / "afile").write_text("not a folder")
+    out = str(tmp_path / where) if not where.startswith("/") else where
+    done = invoke("edit", str(photos[0]), "-p", "5700", "--out", out)
+    assert done.exit_code == 2, done.stderr
+    assert "cannot be created" in done.stderr
+    assert EMULATOR_NOTICE not in done.stderr  # nothing was sent anywhere
+
+
+def test_two_runs_in_the_same_second_get_their_own_output_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import datetime
+
+    from bridge.commands.edit import choose_out_dir
+
+    monkeypatch.chdir(tmp_path)
+    now = datetime(2026, 3, 1, 12, 0, 0)
+    first, made_first = choose_out_dir(None, now=now)
+    second, made_second = choose_out_dir(None, now=now)
+    assert first != second and made_first and made_second
+    assert first.is_dir() and second.is_dir()
+
+
+def test_an_output_folder_holding_only_desktop_litter_counts_as_empty(tmp_path: Path) -> None:
+    from bridge.commands.edit import choose_out_dir
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".DS_Store").write_bytes(b"\0")
+    assert choose_out_dir(out) == (out, False)
+    (out / "IMG_1.xmp").write_text("mine")
+    with pytest.raises(Exception, match="already holds files"):
+        choose_out_dir(out)

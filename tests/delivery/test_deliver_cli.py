@@ -117,3 +117,30 @@ async def test_without_a_key_it_uses_the_embedded_emulator(exports: list[Path]) 
     assert code == 0, err
     assert "built-in offline emulator" in err
     assert json.loads(out)["results"][0]["status"] == "READY"
+
+
+async def test_a_jobs_exports_are_delivered_by_its_id_once(tmp_path: Path) -> None:
+    """``edit --export`` then ``deliver JOB_ID``: each photo delivered, recorded in the job;
+    a second ``deliver`` of the job finds them done and sends nothing again."""
+    from tests.jobs.helpers import make_photos
+
+    photos = make_photos(tmp_path / "shoot", ["DSC_1.NEF", "DSC_2.NEF"])
+    env = {"IMAGEN_EMULATOR_FAULT_PROCESSING_S": "0.1"}
+    edit = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "from bridge.cli import main; main()", "edit", *map(str, photos),
+        "-p", "5700", "--export", "--json", "--out", str(tmp_path / "out"),
+        env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await edit.communicate()
+    assert edit.returncode == 0, err.decode()
+    job_id = json.loads(out)["job_id"]
+    assert (tmp_path / "shoot" / "Imagen Export" / "DSC_1.jpg").is_file()
+    first = await run([job_id, "--to", "imgwire", "--json"], env)
+    assert first[0] == 0, first[2]
+    results = json.loads(first[1])["results"]
+    assert [(r["index"], r["status"]) for r in results] == [(0, "READY"), (1, "READY")]
+    again = await run([job_id, "--to", "imgwire", "--json"], env)
+    assert again[0] == 0, again[2]
+    assert json.loads(again[1])["results"] == results  # recorded, not sent again
+    missing = await run(["j-20990101-000000-abcdef", "--to", "imgwire", "--json"], env)
+    assert missing[0] == 2 and "No job" in json.loads(missing[1])["error"]["message"]

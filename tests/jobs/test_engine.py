@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from bridge.emulator.faults import FaultConfig
 from bridge.jobs.book import JobBook
@@ -28,6 +29,7 @@ from bridge.jobs.models import (
 )
 from bridge.settings import Settings, load_settings
 from bridge.xmp.journal import Journal
+from tests.emulator_delivery.support import IMGWIRE_KEY, records
 from tests.jobs.helpers import make_photos
 
 SAMPLES = ("exifr_IMG_5910_lightroom.xmp", "photoprism_canon_eos_6d.xmp")
@@ -339,3 +341,45 @@ async def test_a_serving_engine_forgets_jobs_ended_long_ago(
     async with JobEngine.open(settings, adopt=True) as engine:
         assert [j.id for j in (await engine.list_jobs()).jobs] == [recent.id]
     assert not Path(old.out_dir).exists() and Path(recent.out_dir).is_dir()
+
+
+async def _imgwire_records(emulator: Any) -> list[dict[str, Any]]:
+    return list((await records(emulator, "imgwire"))["images"])
+
+
+async def test_exports_land_beside_the_originals_and_are_delivered_once(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    """Exports go to ``Imagen Export/`` next to each original, named after the photo, never
+    over a file that is there; delivery records each photo, and a restart sends none again."""
+    emulator = await emulator_factory(faults=FaultConfig(processing_s=0.1))
+    settings = settings_for(emulator, tmp_path / "data").model_copy(
+        update={
+            "imgwire_api_key": SecretStr(IMGWIRE_KEY),
+            "imgwire_base_url": emulator.imgwire_url,
+        }
+    )
+    photos = make_photos(tmp_path / "Hochzeit Müller", ["DSC_1.NEF", "DSC_2.NEF", "婚礼.CR2"])
+    taken = tmp_path / "Hochzeit Müller" / "Imagen Export" / "DSC_1.jpg"
+    taken.parent.mkdir()
+    taken.write_bytes(b"the photographer's own file")
+    job_request = request(photos, export=True, deliver={"to": "imgwire", "tags": ["wedding"]})
+    async with JobEngine.open(settings) as engine:
+        job, _ = await engine.create(job_request)
+        done = await until(engine, job.id, lambda v: v.state.ended)
+        views = (await engine.photos(job.id)).photos
+    assert done.state is JobState.DONE, done
+    assert taken.read_bytes() == b"the photographer's own file"  # never overwritten
+    placed = [Path(v.exports[0]) for v in views]
+    assert [p.name for p in placed] == ["DSC_1-2.jpg", "DSC_2.jpg", "婚礼.jpg"]
+    assert all(p.parent == taken.parent and p.read_bytes()[:2] == b"\xff\xd8" for p in placed)
+    assert [[d.status for d in v.deliveries] for v in views] == [["READY"]] * 3
+    images = await _imgwire_records(emulator)
+    assert len(images) == 3
+    assert {i["custom_metadata"]["photo"] for i in images} == {0, 1, 2}
+    # delivering the ended job again (a restarted bridge, a second click) sends nothing new
+    async with JobEngine.open(settings) as engine:
+        await engine.deliver(job.id, job_request.deliver)  # type: ignore[arg-type]
+        again = await until(engine, job.id, lambda v: v.state.ended and v.revision > done.revision)
+    assert again.state is JobState.DONE
+    assert len(await _imgwire_records(emulator)) == 3
