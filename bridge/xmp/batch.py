@@ -246,17 +246,17 @@ class _PhotoIndex:
 
     def __init__(self, folders: list[Folder]) -> None:
         self.folders = folders
-        # With several folders, which of them hold a stem (one dict slot per photo: the key
-        # strings are the folders' own).
+        # With several folders, which of them hold a stem (a list only where several do).
         self._by_stem: dict[str, Folder | list[Folder]] = {}
         if len(folders) > 1:
             for folder in folders:
                 for key in folder.photo_stems():
                     held = self._by_stem.setdefault(key, folder)
-                    if held is not folder:
-                        self._by_stem[key] = (
-                            [*held, folder] if isinstance(held, list) else [held, folder]
-                        )
+                    if isinstance(held, list):
+                        if held[-1] is not folder:  # a folder's stems come one after another
+                            held.append(folder)
+                    elif held is not folder:
+                        self._by_stem[key] = [held, folder]
 
     @classmethod
     def build(cls, root: Path, *, recursive: bool) -> _PhotoIndex:

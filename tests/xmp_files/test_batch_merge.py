@@ -167,7 +167,7 @@ def test_refusals_name_the_problem(tmp_path: Path, journal: Journal, shared_dir:
 def test_recursive_search_and_several_folders(tmp_path: Path, journal: Journal) -> None:
     shoot = tmp_path / "shoot"
     touch(shoot / "day 1", "IMG_1.CR2", "IMG_2.CR2")
-    touch(shoot / "day 2" / "card B", "IMG_2.cr2")
+    touch(shoot / "day 2" / "card B", "IMG_2.cr2", "IMG_2.NEF")
     sources = [_incoming(tmp_path / "in", f"IMG_{n}.xmp") for n in (1, 2)]
     flat = plan_merge(sources, shoot)
     assert all("no photo named" in (i.refusal or "") for i in flat.items)
@@ -177,6 +177,7 @@ def test_recursive_search_and_several_folders(tmp_path: Path, journal: Journal) 
     assert (shoot / "day 1" / "IMG_1.xmp").exists()
     assert got["IMG_2.xmp"][0] is ItemStatus.REFUSED
     assert "day 1" in got["IMG_2.xmp"][1] and "card B" in got["IMG_2.xmp"][1]
+    assert got["IMG_2.xmp"][1].count(str(shoot)) == 3  # each photo named once
 
 
 def test_two_sources_for_one_photo_are_both_refused(tmp_path: Path) -> None:
