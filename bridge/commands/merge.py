@@ -133,7 +133,8 @@ def merge_command(
         except XmpError as exc:
             raise UsageError(shown(exc)) from exc
         tally = MergeTally(None, dry_run)
-        report.partial(lambda: _partial_json(tally))
+        # Items already streamed stay where they are; before the first, the list is empty.
+        report.partial(lambda: {**_head_json(plan, dry_run), "items": [], **_partial_json(tally)})
         now = _now()
         with _Progress(report.err, len(plan.items), enabled=not as_json) as progress:
             view = _ResultLines(report.out, plan, progress, dry_run=dry_run)

@@ -159,8 +159,9 @@ def test_undo_json_with_a_name_that_is_not_utf8(tmp_path: Path) -> None:
     assert "IMG_\\udce9.xmp is read-only" in item["reason"]
 
 
+@pytest.mark.parametrize("stop_at", [1, 2])
 def test_json_is_one_valid_document_when_a_merge_is_interrupted_mid_stream(
-    tmp_path: Path, shared_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, shared_dir: Path, monkeypatch: pytest.MonkeyPatch, stop_at: int
 ) -> None:
     """``--json`` streams its items; a stop after some of them still ends the document: the
     items written so far, their counts, the error, ``ok: false``."""
@@ -168,19 +169,19 @@ def test_json_is_one_valid_document_when_a_merge_is_interrupted_mid_stream(
     real_item = merge_command._item_json
     seen: list[object] = []
 
-    def stop_at_the_second(item: Any) -> dict[str, Any]:
+    def stop(item: Any) -> dict[str, Any]:
         seen.append(item)
-        if len(seen) == 2:
+        if len(seen) == stop_at:
             raise KeyboardInterrupt
         return real_item(item)
 
-    monkeypatch.setattr(merge_command, "_item_json", stop_at_the_second)
+    monkeypatch.setattr(merge_command, "_item_json", stop)
     result = runner.invoke(app, ["merge", str(incoming), "--into", str(shoot), "--json"])
     assert result.exit_code == 130, result.output
     data = json.loads(result.stdout)
     assert data["ok"] is False and data["error"]["code"] == "interrupted"
-    assert [Path(i["source"]).name for i in data["items"]] == ["IMG_1.xmp"]
-    assert data["counts"]["updated"] == 1
+    assert [Path(i["source"]).name for i in data["items"]] == ["IMG_1.xmp"][: stop_at - 1]
+    assert data["counts"]["updated"] == 1  # counted when done, even if not yet printed
     assert data["undo"] is not None  # what was merged can be undone
     assert data["dry_run"] is False and data["into"] == str(shoot)
 
