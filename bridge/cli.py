@@ -32,6 +32,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "merge": ("bridge.commands.merge", "merge_command"),
     "undo": ("bridge.commands.merge", "undo_command"),
     "emulator": ("bridge.emulator.command", "emulator_command"),
+    "serve": ("bridge.commands.serve", "serve_command"),
     "jobs": ("bridge.commands.jobs", "app"),
     "install-plugin": ("bridge.commands.install_plugin", "install_plugin_command"),
     "deliver": ("bridge.commands.deliver", "deliver_command"),

@@ -9,7 +9,6 @@ errors and stops are reported as for every command (``bridge.commands.exits``).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -44,13 +43,20 @@ from bridge.xmp.errors import JournalError, XmpError
 from bridge.xmp.formats import split_name
 from bridge.xmp.journal import Journal, MergeSummary, UndoOutcome, UndoReport
 from bridge.xmp.merge import CrsChanges
+from bridge.xmp.reports import (
+    MergeList,
+    merge_item,
+    merge_result,
+    merge_summary,
+    shown,
+    undo_result,
+)
 from bridge.xmp.sidecar import SIDECAR_EXTENSION, Naming
 
 #: Above this many files the table lists only problems (``--json`` has every file) and a
 #: progress bar runs on a terminal.
 LARGE_BATCH = 50
 _SHOWN_KEYS = 4
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _STATUS_STYLE = {
     ItemStatus.CREATED: "green",
     ItemStatus.UPDATED: "green",
@@ -58,12 +64,6 @@ _STATUS_STYLE = {
     ItemStatus.REFUSED: "yellow",
     ItemStatus.FAILED: "red",
 }
-
-
-def shown(value: object) -> str:
-    """A file name safe to print: undecodable bytes and control characters made visible."""
-    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _relative(path: Path | None, base: Path) -> str:
@@ -133,8 +133,8 @@ def merge_command(
         except XmpError as exc:
             raise UsageError(shown(exc)) from exc
         tally = MergeTally(None, dry_run)
-        # Items already streamed stay where they are; before the first, the list is empty.
-        report.partial(lambda: {**_head_json(plan, dry_run), "items": [], **_partial_json(tally)})
+        report.partial(lambda: _partial_json(plan, tally))
+        head = _head_json(plan, tally)
         now = _now()
         with _Progress(report.err, len(plan.items), enabled=not as_json) as progress:
             view = _ResultLines(report.out, plan, progress, dry_run=dry_run)
@@ -142,7 +142,7 @@ def merge_command(
             def on_result(item: ItemResult) -> None:
                 tally.add(item)
                 if as_json:
-                    report.item(_head_json(plan, dry_run), _item_json(item))
+                    report.item(head, _item_json(item))
                 else:
                     view.add(item)
                 progress.advance()
@@ -155,7 +155,7 @@ def merge_command(
         if not as_json:
             view.finish(done)
         code = ExitCode.OK if done.ok else ExitCode.FAILED
-        return report.result(code, {**_head_json(plan, dry_run), **_summary_json(done)})
+        return report.result(code, _result_json(plan, done))
 
     raise typer.Exit(run_command(work, report))
 
@@ -355,43 +355,30 @@ def _undo_line(merge_id: str) -> str:
     return f"{program_name()} undo {merge_id}"
 
 
-def _path(value: Path | None) -> str | None:
-    return None if value is None else shown(value)
+#: The fields of ``merge --json`` known before any file is merged: written first.
+_HEAD_FIELDS = ("dry_run", "into", "naming")
 
 
-def _head_json(plan: MergePlan, dry_run: bool) -> dict[str, Any]:
-    """The fields of ``merge --json`` known before any file is merged."""
-    return {"dry_run": dry_run, "into": shown(plan.into_dir), "naming": plan.naming.value}
+def _result_json(plan: MergePlan, done: MergeTally) -> dict[str, Any]:
+    """The document's fields but ``items`` (streamed one by one, :func:`_item_json`)."""
+    data = merge_result(plan, done, program=program_name()).model_dump(mode="json")
+    del data["items"]
+    return data
 
 
-def _summary_json(done: MergeTally) -> dict[str, Any]:
-    """The fields known once every file is merged."""
-    return {
-        "merge_id": done.merge_id,
-        "counts": {status.value: done.count(status) for status in ItemStatus},
-        "undo": _undo_line(done.merge_id) if done.merge_id else None,
-    }
+def _head_json(plan: MergePlan, done: MergeTally) -> dict[str, Any]:
+    data = _result_json(plan, done)
+    return {key: data[key] for key in _HEAD_FIELDS}
 
 
 def _item_json(item: ItemResult) -> dict[str, Any]:
-    return {
-        "source": shown(item.source),
-        "status": item.status.value,
-        "photo": _path(item.photo),
-        "sidecar": _path(item.sidecar),
-        "reason": None if item.reason is None else shown(item.reason),
-        "changes": {
-            "added": list(item.changes.added),
-            "removed": list(item.changes.removed),
-            "changed": list(item.changes.changed),
-        },
-    }
+    return merge_item(item).model_dump(mode="json")
 
 
-def _partial_json(done: MergeTally) -> dict[str, Any]:
-    """What an interrupted merge had done: the files finished so far (all journaled; they are
-    in ``items``) and their counts."""
-    data = _summary_json(done)
+def _partial_json(plan: MergePlan, done: MergeTally) -> dict[str, Any]:
+    """What an interrupted merge had done: the files finished so far (all journaled; those
+    already streamed stay in ``items``, which is empty before the first) and their counts."""
+    data = {**_result_json(plan, done), "items": []}
     if not done.dry_run and any(done.counts.values()):
         data["undo"] = f"{program_name()} undo --list"  # its id is the newest listed there
     return data
@@ -468,7 +455,8 @@ def undo_command(
             if list_merges:
                 if not as_json:
                     _print_merges(report.out, merges)
-                return report.result(ExitCode.OK, {"merges": [_merge_json(m) for m in merges]})
+                listed = MergeList(merges=[merge_summary(m) for m in merges])
+                return report.result(ExitCode.OK, listed.model_dump(mode="json"))
             if merge_id is not None and merge_id not in {m.merge_id for m in merges}:
                 raise UsageError(
                     f"there is no merge {shown(merge_id)!r} in the journal; "
@@ -485,21 +473,9 @@ def undo_command(
         if not as_json:
             _print_undo(report.out, undone)
         code = ExitCode.OK if undone.complete else ExitCode.FAILED
-        return report.result(code, _undo_json(undone))
+        return report.result(code, undo_result(undone).model_dump(mode="json"))
 
     raise typer.Exit(run_command(work, report))
-
-
-def _merge_json(m: MergeSummary) -> dict[str, Any]:
-    return {
-        "merge_id": m.merge_id,
-        "created_at": m.created_at.isoformat(),
-        "into": shown(m.into_dir),
-        "created": m.created,
-        "updated": m.updated,
-        "state": m.state,
-        "undone_at": m.undone_at.isoformat() if m.undone_at else None,
-    }
 
 
 _MERGE_COLUMNS = ("merge id", "time", "folder", "created", "updated", "state")
@@ -528,21 +504,6 @@ def _print_merges(out: Console, merges: list[MergeSummary]) -> None:
         return
     for row in (_MERGE_COLUMNS, *rows):
         _line(out, "\t".join(row))
-
-
-def _undo_json(report: UndoReport) -> dict[str, Any]:
-    return {
-        "merge_id": report.merge_id,
-        "complete": report.complete,
-        "items": [
-            {
-                "sidecar": shown(item.sidecar),
-                "outcome": item.outcome.value,
-                "reason": None if item.reason is None else shown(item.reason),
-            }
-            for item in report.items
-        ],
-    }
 
 
 def _print_undo(out: Console, report: UndoReport) -> None:
