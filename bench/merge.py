@@ -1,6 +1,8 @@
-"""Benchmark: ``imagen-bridge merge`` against ExifTool on the same 2,000 sidecars, in one run.
+"""Benchmark: ``imagen-bridge merge`` against ExifTool on the same 2,000 sidecars, in one run,
+and the merge's peak memory at several sizes.
 
     .venv/bin/python bench/merge.py [--count 2000] [--per-file-sample 100] [--check-sample 100]
+                                    [--memory-counts 500,2000,20000]
 
 Generates a shoot of N raws with photographer sidecars (the real samples in shared/, varied
 per file: rating, document id, crs values) and N Imagen-style incoming sidecars, makes three
@@ -11,6 +13,11 @@ identical copies, and times:
 2. ExifTool in batch mode: ``exiftool -overwrite_original -xmp-crs:all= -tagsFromFile
    SRC/%f.xmp -xmp-crs:all -ext xmp DIR`` (one process for all files, no fsync);
 3. ExifTool once per file, timed on a sample and extrapolated to N (stated in the output).
+
+Memory: for each of ``--memory-counts`` a fresh shoot is merged by the real command and its
+peak resident set size is read from the kernel (``wait4``: the largest of the process and its
+worker processes); the target is a merge of the largest size needing at most 20% more than one
+of the smallest.
 
 Then checks, on a sample, with ``exiftool -j -G1 -a``, that every non-crs tag of our output is
 identical to ExifTool's output and to the original, except the two dates we set on purpose
@@ -126,6 +133,42 @@ def timed(argv: list[str], **kwargs: object) -> float:
     return elapsed
 
 
+def peak_rss(argv: list[str], env: dict[str, str]) -> int:
+    """Peak RSS in bytes of a command (and its worker processes), as the kernel measured it."""
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    assert child.stderr is not None
+    stderr = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode not in (0, 1):
+        sys.exit(f"{argv[0]} failed ({child.returncode}): {stderr[:2000]!r}")
+    return usage.ru_maxrss * 1024  # KiB on Linux
+
+
+def memory_table(work: Path, counts: list[int]) -> None:
+    """Peak RSS of ``merge`` at each size, and whether the biggest stays within 20%."""
+    peaks = {}
+    for count in counts:
+        folder = work / f"memory-{count}"
+        folder.mkdir()
+        shoot, incoming = generate(folder, count)
+        env = {**os.environ, "IMAGEN_BRIDGE_DATA_DIR": str(folder / "data")}
+        peaks[count] = peak_rss([str(BRIDGE), "merge", str(incoming), "--into", str(shoot)], env)
+        shutil.rmtree(folder)
+    smallest, largest = min(peaks), max(peaks)
+    print("\n| sidecars merged | peak RSS | vs smallest |")
+    print("|---|---|---|")
+    for count, peak in peaks.items():
+        print(f"| {count:,} | {peak / 2**20:.1f} MB | {peak / peaks[smallest]:.2f}x |")
+    growth = peaks[largest] / peaks[smallest] - 1
+    verdict = "met" if growth <= 0.20 else "MISSED"
+    print(
+        f"target ({largest:,} files need at most 20% more than {smallest:,}): {verdict} "
+        f"(+{growth:.0%}, {(peaks[largest] - peaks[smallest]) / (largest - smallest):.0f} "
+        "bytes per extra file)"
+    )
+
+
 def exiftool_tags(files: list[Path]) -> dict[str, dict[str, object]]:
     done = subprocess.run(
         ["exiftool", "-j", "-G1", "-a", *map(str, files)], capture_output=True, check=True
@@ -170,6 +213,11 @@ def main() -> None:
     parser.add_argument("--check-sample", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3, help="imagen-bridge runs (median)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--memory-counts",
+        default="500,2000,20000",
+        help="sizes whose peak memory is measured (comma-separated; empty: skip)",
+    )
     args = parser.parse_args()
     if not shutil.which("exiftool"):
         sys.exit("exiftool is not installed (apt-get install libimage-exiftool-perl)")
@@ -251,6 +299,9 @@ def main() -> None:
         speedup = t_batch / t_bridge
         verdict = "met" if speedup >= 10 else "MISSED"
         print(f"target (>= 10x faster than exiftool batch mode): {verdict} ({speedup:.1f}x)")
+        counts = [int(n) for n in args.memory_counts.split(",") if n.strip()]
+        if counts:
+            memory_table(work, counts)
     finally:
         if args.keep:
             print(f"work folder kept: {work}")

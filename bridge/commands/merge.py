@@ -9,8 +9,7 @@ errors and stops are reported as for every command (``bridge.commands.exits``).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,25 +20,37 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from bridge.commands.console import CommandFailed, ExitCode, UsageError, plural, program_name
+from bridge.commands.console import (
+    CommandFailed,
+    ExitCode,
+    UsageError,
+    json_text,
+    plural,
+    program_name,
+)
 from bridge.commands.exits import Report, run_command
 from bridge.settings import load_settings
 from bridge.xmp.batch import (
     ItemResult,
     ItemStatus,
     MergePlan,
-    MergeReport,
-    ResultCallback,
-    apply_plan,
+    MergeTally,
     collect_sources,
     plan_merge,
-    preview_plan,
+    stream_merge,
 )
 from bridge.xmp.errors import JournalError, XmpError
 from bridge.xmp.formats import split_name
 from bridge.xmp.journal import Journal, MergeSummary, UndoOutcome, UndoReport
 from bridge.xmp.merge import CrsChanges
-from bridge.xmp.reports import MergeList, merge_result, merge_summary, shown, undo_result
+from bridge.xmp.reports import (
+    MergeList,
+    merge_item,
+    merge_result,
+    merge_summary,
+    shown,
+    undo_result,
+)
 from bridge.xmp.sidecar import SIDECAR_EXTENSION, Naming
 
 #: Above this many files the table lists only problems (``--json`` has every file) and a
@@ -111,7 +122,7 @@ def merge_command(
     own output folder (project-1/, project-2/... when it used several projects) can be given
     as it is.
     """
-    report = Report(as_json=as_json)
+    report = _StreamedReport(as_json=as_json)
 
     def work() -> ExitCode:
         if not into.is_dir():
@@ -121,39 +132,43 @@ def merge_command(
             plan = plan_merge(files, into, recursive=recursive, naming=naming)
         except XmpError as exc:
             raise UsageError(shown(exc)) from exc
-        done: list[ItemResult] = []
-        report.partial(lambda: _partial_json(plan, done, dry_run=dry_run))
+        tally = MergeTally(None, dry_run)
+        report.partial(lambda: _partial_json(plan, tally))
+        head = _head_json(plan, tally)
         now = _now()
-        with _progress(report.err, len(plan.items), enabled=not as_json) as advance:
+        with _Progress(report.err, len(plan.items), enabled=not as_json) as progress:
+            view = _ResultLines(report.out, plan, progress, dry_run=dry_run)
 
             def on_result(item: ItemResult) -> None:
-                done.append(item)
-                if advance is not None:
-                    advance(item)
+                tally.add(item)
+                if as_json:
+                    report.item(head, _item_json(item))
+                else:
+                    view.add(item)
+                progress.advance()
 
             if dry_run:
-                merged = preview_plan(plan, now, on_result=on_result)
+                done = stream_merge(plan, now, on_result, journal=None)
             else:
                 with Journal(load_settings().data_dir) as journal:
-                    merged = apply_plan(plan, journal, now, on_result=on_result)
-        code = ExitCode.OK if merged.ok else ExitCode.FAILED
+                    done = stream_merge(plan, now, on_result, journal=journal)
         if not as_json:
-            _print_report(report.out, plan, merged)
-        return report.result(code, _report_json(plan, merged))
+            view.finish(done)
+        code = ExitCode.OK if done.ok else ExitCode.FAILED
+        return report.result(code, _result_json(plan, done))
 
     raise typer.Exit(run_command(work, report))
 
 
-def find_sources(paths: Sequence[Path], *, recursive: bool) -> list[Path]:
+def find_sources(paths: Sequence[Path], *, recursive: bool) -> Sequence[Path]:
     """The incoming .xmp files: files as given, folders expanded (with --recursive, subfolders
     too; hidden ones are skipped). Nothing found is a usage error that says where to look.
     """
     expanded: list[Path] = []
     for path in paths:
+        expanded.append(path)
         if recursive and path.is_dir():
-            expanded += _sidecars_below(path)
-        else:
-            expanded.append(path)
+            expanded += _folders_below(path)
     try:
         files = collect_sources(expanded)
     except OSError as exc:
@@ -191,6 +206,15 @@ def _subfolders(folder: Path) -> list[Path]:
         return []
 
 
+def _folders_below(folder: Path) -> list[Path]:
+    """Every subfolder of ``folder``, however deep (hidden ones skipped), sorted."""
+    found: list[Path] = []
+    for root, dirs, _ in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += (Path(root) / d for d in dirs)
+    return found
+
+
 def _sidecars_below(folder: Path) -> list[Path]:
     """Every .xmp file in ``folder`` and its subfolders (hidden ones skipped), sorted."""
     found: list[Path] = []
@@ -204,28 +228,45 @@ def _sidecars_below(folder: Path) -> list[Path]:
     return found
 
 
-@contextmanager
-def _progress(err: Console, total: int, *, enabled: bool) -> Iterator[ResultCallback | None]:
-    if not (enabled and err.is_terminal and total >= LARGE_BATCH):
-        yield None
-        return
-    bar = Progress(
-        TextColumn("merging"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        auto_refresh=False,  # no refresh thread: big merges fork workers, safe only without one
-    )
-    task = bar.add_task("merge", total=total)
+class _Progress:
+    """A bar on a terminal for big merges; lines of results can be printed above it."""
 
-    def advance(_result: ItemResult) -> None:
-        bar.advance(task)
-        bar.refresh()
+    def __init__(self, err: Console, total: int, *, enabled: bool) -> None:
+        self._bar: Progress | None = None
+        if enabled and err.is_terminal and total >= LARGE_BATCH:
+            self._bar = Progress(
+                TextColumn("merging"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+                auto_refresh=False,  # no refresh thread: big merges fork workers
+                redirect_stdout=False,  # results stream to stdout meanwhile, as they are
+                redirect_stderr=False,
+            )
+            self._task = self._bar.add_task("merge", total=total)
 
-    with bar:
-        yield advance
+    def __enter__(self) -> _Progress:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def advance(self) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+            self._bar.refresh()
+
+    def line(self, out: Console, text: str, style: str) -> None:
+        """A line of results; on a terminal drawn above the bar rather than through it."""
+        if self._bar is not None and out.is_terminal:
+            self._bar.console.print(Text(text, style=style), highlight=False)
+        else:
+            _line(out, text, style)
 
 
 def _changes_text(changes: CrsChanges) -> str:
@@ -254,64 +295,137 @@ def _shown_target(item: ItemResult, base: Path, *, dry_run: bool) -> str:
     return _relative(item.photo, base)
 
 
-def _print_report(out: Console, plan: MergePlan, report: MergeReport) -> None:
-    rows = list(report.items)
-    large = len(rows) > LARGE_BATCH
-    if large:
-        rows = [i for i in rows if i.status in (ItemStatus.REFUSED, ItemStatus.FAILED)]
-    verb = "would be " if report.dry_run else ""
-    if out.is_terminal and rows:
-        table = Table("status", "incoming", "sidecar or photo", "details", show_lines=False)
-        for item in rows:
-            table.add_row(
-                Text(verb + item.status.value, style=_STATUS_STYLE[item.status]),
-                Text(shown(item.source.name)),
-                Text(_shown_target(item, plan.into_dir, dry_run=report.dry_run)),
-                Text(_detail(item)),
-            )
-        out.print(table)
-    else:
-        for item in rows:
-            target = _shown_target(item, plan.into_dir, dry_run=report.dry_run)
-            line = f"{verb}{item.status.value}\t{shown(item.source)}"
-            line += f" -> {target}" if target else ""
-            detail = _detail(item)
-            _line(out, line + (f"\t{detail}" if detail else ""))
-    counts = ", ".join(
-        f"{report.count(status)} {verb}{status.value}"
-        for status in ItemStatus
-        if report.count(status)
-    )
-    if large:
-        counts += " (only problems listed; --json lists every file)"
-    _line(out, counts or "nothing to merge")
-    if report.dry_run:
-        _line(out, "Dry run: nothing was written.")
-    elif report.merge_id:
-        _line(out, f"Merge id: {report.merge_id}. To undo it: {_undo_line(report.merge_id)}")
-        _line(
-            out,
-            "In Lightroom Classic, select the photos and use Metadata > Read Metadata from "
-            "Files to load the new settings.",
+class _ResultLines:
+    """The text report, written as results come: a table for a few files on a terminal, one
+    line per file in a pipe, only the problems of a big merge on a terminal."""
+
+    def __init__(self, out: Console, plan: MergePlan, progress: _Progress, *, dry_run: bool):
+        self._out = out
+        self._base = plan.into_dir
+        self._progress = progress
+        self._dry_run = dry_run
+        self._verb = "would be " if dry_run else ""
+        self._problems_only = out.is_terminal and len(plan.items) > LARGE_BATCH
+        self._table: Table | None = None
+        if out.is_terminal and not self._problems_only:
+            self._table = Table("status", "incoming", "sidecar or photo", "details")
+
+    def add(self, item: ItemResult) -> None:
+        if self._problems_only and item.status not in (ItemStatus.REFUSED, ItemStatus.FAILED):
+            return
+        target = _shown_target(item, self._base, dry_run=self._dry_run)
+        status, style, detail = (
+            self._verb + item.status.value,
+            _STATUS_STYLE[item.status],
+            _detail(item),
         )
-    else:
-        _line(out, "Nothing was written; nothing to undo.")
+        if self._table is not None:  # a few rows (LARGE_BATCH at most): one table at the end
+            row = (shown(item.source.name), target, detail)
+            self._table.add_row(Text(status, style=style), *(Text(cell) for cell in row))
+            return
+        line = f"{status}\t{shown(item.source)}" + (f" -> {target}" if target else "")
+        self._progress.line(self._out, line + (f"\t{detail}" if detail else ""), style)
+
+    def finish(self, done: MergeTally) -> None:
+        out, verb = self._out, self._verb
+        if self._table is not None and self._table.row_count:
+            out.print(self._table)
+        counts = ", ".join(
+            f"{done.count(status)} {verb}{status.value}"
+            for status in ItemStatus
+            if done.count(status)
+        )
+        if self._problems_only:
+            counts += " (only problems listed; --json lists every file)"
+        _line(out, counts or "nothing to merge")
+        if done.dry_run:
+            _line(out, "Dry run: nothing was written.")
+        elif done.merge_id:
+            _line(out, f"Merge id: {done.merge_id}. To undo it: {_undo_line(done.merge_id)}")
+            _line(
+                out,
+                "In Lightroom Classic, select the photos and use Metadata > Read Metadata from "
+                "Files to load the new settings.",
+            )
+        else:
+            _line(out, "Nothing was written; nothing to undo.")
 
 
 def _undo_line(merge_id: str) -> str:
     return f"{program_name()} undo {merge_id}"
 
 
-def _report_json(plan: MergePlan, report: MergeReport) -> dict[str, Any]:
-    return merge_result(plan, report, program=program_name()).model_dump(mode="json")
+#: The fields of ``merge --json`` known before any file is merged: written first.
+_HEAD_FIELDS = ("dry_run", "into", "naming")
 
 
-def _partial_json(plan: MergePlan, done: list[ItemResult], *, dry_run: bool) -> dict[str, Any]:
-    """What an interrupted merge had done: the files finished so far (all journaled)."""
-    data = _report_json(plan, MergeReport(None, dry_run, tuple(done)))
-    if not dry_run and done:
+def _result_json(plan: MergePlan, done: MergeTally) -> dict[str, Any]:
+    """The document's fields but ``items`` (streamed one by one, :func:`_item_json`)."""
+    data = merge_result(plan, done, program=program_name()).model_dump(mode="json")
+    del data["items"]
+    return data
+
+
+def _head_json(plan: MergePlan, done: MergeTally) -> dict[str, Any]:
+    data = _result_json(plan, done)
+    return {key: data[key] for key in _HEAD_FIELDS}
+
+
+def _item_json(item: ItemResult) -> dict[str, Any]:
+    return merge_item(item).model_dump(mode="json")
+
+
+def _partial_json(plan: MergePlan, done: MergeTally) -> dict[str, Any]:
+    """What an interrupted merge had done: the files finished so far (all journaled; those
+    already streamed stay in ``items``, which is empty before the first) and their counts."""
+    data = {**_result_json(plan, done), "items": []}
+    if not done.dry_run and any(done.counts.values()):
         data["undo"] = f"{program_name()} undo --list"  # its id is the newest listed there
     return data
+
+
+class _StreamedReport(Report):
+    """``merge --json`` as one document written as the merge goes, so a merge of any size
+    holds no file's result once it is printed: the fields known first, then ``items`` one by
+    one, then (at the end, or on an error or a signal) the rest of the fields and ``ok``."""
+
+    def __init__(self, *, as_json: bool) -> None:
+        super().__init__(as_json=as_json)
+        self._head: dict[str, Any] | None = None
+        self._items = 0
+
+    def item(self, head: dict[str, Any], data: dict[str, Any]) -> None:
+        write = self.out.file.write
+        if self._head is None:
+            self._head = head
+            write("{\n" + "".join(_json_field(k, v) + ",\n" for k, v in head.items()))
+            write('  "items": [')
+        write(("," if self._items else "") + "\n" + _indented(json_text(data), 4))
+        self._items += 1
+
+    def _print_json(self, code: ExitCode, data: dict[str, Any]) -> None:
+        if self._head is None:  # nothing streamed yet: the usual document
+            super()._print_json(code, data)
+            return
+        if self._printed:
+            return
+        self._printed = True
+        rest = {k: v for k, v in data.items() if k not in self._head and k not in ("items", "ok")}
+        rest["ok"] = code is ExitCode.OK
+        fields = ",\n".join(_json_field(k, v) for k, v in rest.items())
+        self.out.file.write("\n  ],\n" + fields + "\n}\n")
+        self.out.file.flush()
+
+
+def _json_field(key: str, value: object) -> str:
+    """``  "key": value`` as a field of a document indented like :func:`json_text`'s."""
+    return "  " + json_text(key).strip() + ": " + _indented(json_text(value), 2).lstrip()
+
+
+def _indented(text: str, spaces: int) -> str:
+    """``text`` (one JSON value, without its final newline) indented by ``spaces``."""
+    pad = " " * spaces
+    return "\n".join(pad + line for line in text.rstrip("\n").split("\n"))
 
 
 # -- undo ------------------------------------------------------------------------------------

@@ -5,16 +5,21 @@ Two steps, so a dry run shows exactly what a real run would do:
 - :func:`plan_merge` matches each incoming file to one photo under a folder (by stem,
   case-insensitively) and picks its sidecar, refusing anything ambiguous. It reads no file
   contents and writes nothing.
-- :func:`apply_plan` (or :func:`preview_plan` for a dry run) then, for each file: reads and
-  checks the incoming settings, reads the current sidecar, merges in memory and, only if the
-  crs settings differ, journals a backup and publishes the result safely. Files go in chunks,
-  merged ahead of the writes (in worker processes for big batches).
+- :func:`stream_merge` (or :func:`apply_plan` / :func:`preview_plan`, which collect the
+  results) then, for each file: reads and checks the incoming settings, reads the current
+  sidecar, merges in memory and, only if the crs settings differ, journals a backup and
+  publishes the result safely. Files go in chunks, merged ahead of the writes (in worker
+  processes for big batches).
 
-Every file gets a status and a reason; one bad file never stops the others.
+Every file gets a status and a reason; one bad file never stops the others. Memory does not
+grow with the number of files beyond their names: sources are kept as names per folder, the
+plan works each item out again when it is read, and :func:`stream_merge` hands each result on
+as its chunk is done instead of keeping it.
 """
 
 from __future__ import annotations
 
+import bisect
 import multiprocessing
 import os
 import sys
@@ -40,8 +45,9 @@ from bridge.xmp.formats import (
 )
 from bridge.xmp.journal import Journal, new_merge_id
 from bridge.xmp.merge import CrsChanges, check_belongs, crs_changes, merge_crs
+from bridge.xmp.names import NameTable, OnDemand
 from bridge.xmp.packet import DEFAULT_MAX_BYTES, parse_xmp, serialize_xmp
-from bridge.xmp.publish import Snapshot, publish, read_snapshot
+from bridge.xmp.publish import Snapshot, publish, read_snapshot, unsynced
 from bridge.xmp.sidecar import (
     SIDECAR_EXTENSION,
     Folder,
@@ -81,9 +87,11 @@ class PlanItem:
 
 @dataclass(frozen=True)
 class MergePlan:
+    """``items`` is worked out item by item as it is read (see :class:`_PlanItems`)."""
+
     into_dir: Path
     naming: Naming
-    items: tuple[PlanItem, ...]
+    items: Sequence[PlanItem]
 
 
 @dataclass(frozen=True)
@@ -96,9 +104,25 @@ class ItemResult:
     changes: CrsChanges = field(default_factory=CrsChanges)
 
 
+class _Outcome:
+    """What a merge did, counted by status. ``merge_id`` is set when something was written
+    (that is what ``undo`` takes)."""
+
+    merge_id: str | None
+    dry_run: bool
+
+    def count(self, status: ItemStatus) -> int:
+        raise NotImplementedError
+
+    @property
+    def ok(self) -> bool:
+        """Nothing was refused or failed."""
+        return not (self.count(ItemStatus.REFUSED) or self.count(ItemStatus.FAILED))
+
+
 @dataclass(frozen=True)
-class MergeReport:
-    """``merge_id`` is set when something was written (that is what ``undo`` takes)."""
+class MergeReport(_Outcome):
+    """Every file's result, for callers with a job's worth of files."""
 
     merge_id: str | None
     dry_run: bool
@@ -107,54 +131,136 @@ class MergeReport:
     def count(self, status: ItemStatus) -> int:
         return sum(1 for item in self.items if item.status is status)
 
-    @property
-    def ok(self) -> bool:
-        """Nothing was refused or failed."""
-        return not any(i.status in (ItemStatus.REFUSED, ItemStatus.FAILED) for i in self.items)
+
+@dataclass
+class MergeTally(_Outcome):
+    """The counts of a streamed merge, whose results went to a callback and were not kept."""
+
+    merge_id: str | None
+    dry_run: bool
+    counts: dict[ItemStatus, int] = field(default_factory=dict)
+
+    def count(self, status: ItemStatus) -> int:
+        return self.counts.get(status, 0)
+
+    def add(self, result: ItemResult) -> None:
+        self.counts[result.status] = self.count(result.status) + 1
 
 
 ResultCallback = Callable[[ItemResult], None]
 BeforeReplace = Callable[[Path], None]
 
 
-def collect_sources(paths: Iterable[Path]) -> list[Path]:
-    """Files as given, folders expanded to the ``.xmp`` files directly inside; duplicates once.
+class SourceList(OnDemand[Path]):
+    """Incoming files as (folder, sorted names) groups: 20,000 files cost their names' bytes
+    (a :class:`NameTable`), and a Path is made only for the file being read."""
 
-    Raises FileNotFoundError for a path that does not exist (a usage error for the caller).
+    def __init__(self) -> None:
+        self._groups: list[tuple[Path, NameTable]] = []
+        self._ends: list[int] = []
+
+    def add(self, folder: Path, names: NameTable) -> None:
+        if names:
+            self._groups.append((folder, names))
+            self._ends.append(len(self) + len(names))
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    def _item(self, position: int) -> Path:
+        group = bisect.bisect_right(self._ends, position)
+        folder, names = self._groups[group]
+        return folder / names[position - (self._ends[group] - len(names))]
+
+
+def collect_sources(paths: Iterable[Path]) -> SourceList:
+    """Files as given, folders expanded to the ``.xmp`` files directly inside (hidden ones
+    skipped); duplicates once.
+
+    A file counts once however it is reached: the same folder twice, a file and its folder, a
+    symbolic link to another source. Raises FileNotFoundError for a path that does not exist
+    (a usage error for the caller).
     """
-    found: list[Path] = []
-    seen: set[Path] = set()
+    found = SourceList()
+    listed: dict[Path, NameTable] = {}  # each folder read, resolved: its (sorted) names
+    linked: set[Path] = set()  # sources reached by name or link, resolved (few)
+
+    def seen(resolved: Path) -> bool:
+        names = listed.get(resolved.parent)
+        return resolved in linked or (names is not None and _holds(names, resolved.name))
+
     for path in paths:
         if path.is_dir():
-            with os.scandir(path) as entries:
-                inside = sorted(
-                    Path(entry.path)
-                    for entry in entries
-                    if entry.is_file() and split_name(entry.name)[1] == SIDECAR_EXTENSION
-                )
+            folder = path.resolve()
+            if folder not in listed:
+                names, links = _list_sources(path, folder, seen, linked)
+                listed[folder] = table = NameTable(names)
+                linked.update(links)
+                found.add(path, table)
         elif path.exists():
-            inside = [path]
+            resolved = path.resolve()
+            if not seen(resolved):
+                linked.add(resolved)
+                found.add(path.parent, NameTable([path.name]))
         else:
             raise FileNotFoundError(f"{path} does not exist")
-        for source in inside:
-            resolved = source.resolve()
-            if resolved not in seen:
-                seen.add(resolved)
-                found.append(source)
     return found
 
 
-@dataclass
-class _PhotoIndex:
-    """Every photo under the merge folder, by stem and by full name (both case-insensitive)."""
+def _list_sources(
+    path: Path, folder: Path, seen: Callable[[Path], bool], linked: set[Path]
+) -> tuple[list[str], list[Path]]:
+    """The sorted ``.xmp`` names in ``path`` not already reached, and where its links lead."""
+    names: list[str] = []
+    links: dict[str, Path] = {}
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") or split_name(entry.name)[1] != SIDECAR_EXTENSION:
+                continue  # hidden files (macOS ._IMG_1.xmp resource forks) are not sidecars
+            if not entry.is_file():
+                continue
+            if entry.is_symlink():
+                target = Path(entry.path).resolve()
+                if seen(target):
+                    continue
+                links[entry.name] = target
+            elif linked and folder / entry.name in linked:
+                continue
+            names.append(entry.name)
+    names.sort()
+    # A link to a file of this very folder: the file counts, the link does not.
+    inside = {n for n, target in links.items() if target.parent == folder and target.name != n}
+    if inside:
+        names = [n for n in names if n not in inside or not _holds(names, links[n].name)]
+    return names, [target for n, target in links.items() if n not in inside]
 
-    folders: dict[Path, Folder] = field(default_factory=dict)
-    by_stem: dict[str, list[Path]] = field(default_factory=dict)
-    by_name: dict[str, list[Path]] = field(default_factory=dict)
+
+def _holds(names: Sequence[str], name: str) -> bool:
+    at = bisect.bisect_left(names, name)
+    return at < len(names) and names[at] == name
+
+
+class _PhotoIndex:
+    """Every photo under the merge folder, found by stem (case-insensitively) through the
+    listings of its folders; nothing per photo but what :class:`Folder` keeps."""
+
+    def __init__(self, folders: list[Folder]) -> None:
+        self.folders = folders
+        # With several folders, which of them hold a stem (a list only where several do).
+        self._by_stem: dict[str, Folder | list[Folder]] = {}
+        if len(folders) > 1:
+            for folder in folders:
+                for key in folder.photo_stems():
+                    held = self._by_stem.setdefault(key, folder)
+                    if isinstance(held, list):
+                        if held[-1] is not folder:  # a folder's stems come one after another
+                            held.append(folder)
+                    elif held is not folder:
+                        self._by_stem[key] = [held, folder]
 
     @classmethod
     def build(cls, root: Path, *, recursive: bool) -> _PhotoIndex:
-        index = cls()
+        folders = []
         pending = [root]
         while pending:
             folder_path = pending.pop()
@@ -170,14 +276,18 @@ class _PhotoIndex:
                 if folder_path == root:
                     raise
                 continue  # an unreadable subfolder holds no photos we could match
-            index.folders[folder_path] = Folder(folder_path, names)
-            for name in names:
-                stem, ext = split_name(name)
-                if ext in PHOTO_EXTENSIONS:
-                    photo = folder_path / name
-                    index.by_stem.setdefault(collision_key(stem), []).append(photo)
-                    index.by_name.setdefault(collision_key(name), []).append(photo)
-        return index
+            folders.append(Folder(folder_path, names))
+        return cls(folders)
+
+    def photos(self, stem: str) -> list[tuple[Folder, str]]:
+        """``(folder, name)`` of every photo whose stem matches ``stem``, by folder and name."""
+        if len(self.folders) == 1:
+            candidates: list[Folder] = self.folders
+        else:
+            held = self._by_stem.get(collision_key(stem))
+            candidates = [] if held is None else held if isinstance(held, list) else [held]
+        found = [(f, name) for f in candidates for name in f.photos_with_stem(stem)]
+        return sorted(found, key=lambda match: (match[0].path, match[1]))
 
 
 def plan_merge(
@@ -197,8 +307,11 @@ def plan_merge(
     except OSError as exc:
         raise XmpError(f"Cannot list the folder {into_dir}: {exc.strerror or exc}") from exc
     where = f"{into_dir}{' or its subfolders' if recursive else ''}"
-    items = [_plan_one(source, index, where, naming) for source in sources]
-    return MergePlan(into_dir, naming, _refuse_shared_targets(items))
+
+    def locate(position: int) -> PlanItem:
+        return _plan_one(sources[position], index, where, naming)
+
+    return MergePlan(into_dir, naming, _PlanItems(len(sources), locate))
 
 
 def plan_pairs(
@@ -206,17 +319,17 @@ def plan_pairs(
 ) -> MergePlan:
     """A plan for callers that already know each source's photo (the job runner)."""
     folders: dict[Path, Folder] = {}
-    items = []
-    for source, photo in pairs:
+
+    def locate(position: int) -> PlanItem:
+        source, photo = pairs[position]
         try:
             folder = folders.get(photo.parent) or Folder.scan(photo.parent)
             folders[photo.parent] = folder
-            location = locate_sidecar(photo, naming=naming, folder=folder)
+            return PlanItem(source, locate_sidecar(photo, naming=naming, folder=folder))
         except XmpError as exc:
-            items.append(PlanItem(source, refusal=str(exc)))
-        else:
-            items.append(PlanItem(source, location))
-    return MergePlan(into_dir, naming, _refuse_shared_targets(items))
+            return PlanItem(source, refusal=str(exc))
+
+    return MergePlan(into_dir, naming, _PlanItems(len(pairs), locate))
 
 
 def _plan_one(source: Path, index: _PhotoIndex, where: str, naming: Naming) -> PlanItem:
@@ -230,30 +343,34 @@ def _plan_one(source: Path, index: _PhotoIndex, where: str, naming: Naming) -> P
     if ext != SIDECAR_EXTENSION:
         return PlanItem(source, refusal=f"{source.name} is not an .xmp sidecar")
     # A darktable-style name (IMG_1.CR2.xmp) names the photo exactly.
-    exact = split_name(stem)[1] in PHOTO_EXTENSIONS
-    candidates = (index.by_name if exact else index.by_stem).get(collision_key(stem), [])
+    photo_stem, photo_ext = split_name(stem)
+    exact = photo_ext in PHOTO_EXTENSIONS
+    candidates = index.photos(photo_stem if exact else stem)
+    if exact:
+        wanted = collision_key(stem)
+        candidates = [(f, name) for f, name in candidates if collision_key(name) == wanted]
     if not candidates:
         pattern = stem if exact else f"{stem}.*"
         return PlanItem(source, refusal=f"no photo named {pattern} under {where}")
-    folders = sorted({photo.parent for photo in candidates})
-    if len(folders) > 1:
-        listed = ", ".join(str(p) for p in sorted(candidates))
+    folder = candidates[0][0]
+    if any(f is not folder for f, _ in candidates):
+        listed = ", ".join(str(f.path / name) for f, name in candidates)
         return PlanItem(
             source,
             refusal=f"photos named {stem}.* are in several folders ({listed}); "
             "merge one folder at a time",
         )
-    photos = sorted(candidates)
-    raws = [p for p in photos if split_name(p.name)[1] in SIDECAR_RAW_EXTENSIONS]
+    photos = [name for _, name in candidates]
+    raws = [name for name in photos if split_name(name)[1] in SIDECAR_RAW_EXTENSIONS]
     if len(raws) > 1 and naming is Naming.DARKTABLE:
         return PlanItem(
             source,
-            refusal=f"several raws match {source.name} ({', '.join(p.name for p in raws)}); "
+            refusal=f"several raws match {source.name} ({', '.join(raws)}); "
             "name the incoming file after one of them (IMG_1.CR2.xmp)",
         )
     try:
         location = locate_sidecar(
-            raws[0] if raws else photos[0], naming=naming, folder=index.folders[folders[0]]
+            folder.path / (raws[0] if raws else photos[0]), naming=naming, folder=folder
         )
     except XmpError as exc:
         return PlanItem(source, refusal=str(exc))
@@ -269,30 +386,59 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _target_key(location: SidecarLocation) -> tuple[Path, str]:
+def _target_key(location: SidecarLocation) -> str:
     """The folder as is, the name as the (maybe case-insensitive) file system compares it."""
-    return location.sidecar.parent, collision_key(location.sidecar.name)
+    return f"{location.sidecar.parent}\0{collision_key(location.sidecar.name)}"
 
 
-def _refuse_shared_targets(items: list[PlanItem]) -> tuple[PlanItem, ...]:
-    """Two incoming files for one sidecar: we cannot know which is right, so neither goes."""
-    by_target: dict[tuple[Path, str], list[PlanItem]] = {}
-    for item in items:
-        if item.location is not None:
-            by_target.setdefault(_target_key(item.location), []).append(item)
-    result = []
-    for item in items:
-        if item.location is not None:
-            rivals = by_target[_target_key(item.location)]
-            if len(rivals) > 1:
-                names = ", ".join(str(r.source) for r in rivals)
-                item = PlanItem(
-                    item.source,
-                    refusal=f"{len(rivals)} incoming files ({names}) are for the same photo "
-                    f"{item.location.photo.name}; keep one",
-                )
-        result.append(item)
-    return tuple(result)
+class _PlanItems(OnDemand[PlanItem]):
+    """The items of a plan, each worked out when it is read (``locate``, from listings made
+    once), so a plan holds per file no paths, locations or contents.
+
+    One pass at creation finds sidecars that several incoming files would write: we cannot
+    know which is right, so none of them goes (only those files are remembered).
+    """
+
+    def __init__(self, count: int, locate: Callable[[int], PlanItem]) -> None:
+        self._count = count
+        self._locate = locate
+        # Two passes, the first over the keys' hashes only (small ints, not 20,000 strings),
+        # the second exact, over the few targets whose hash came twice.
+        seen: set[int] = set()
+        twice: set[int] = set()
+        for position in range(count):
+            key = self._key(position)
+            if key is not None:
+                (twice if hash(key) in seen else seen).add(hash(key))
+        del seen
+        claims: dict[str, list[int]] = {}
+        if twice:
+            for position in range(count):
+                key = self._key(position)
+                if key is not None and hash(key) in twice:
+                    claims.setdefault(key, []).append(position)
+        self._rivals = {key: held for key, held in claims.items() if len(held) > 1}
+
+    def _key(self, position: int) -> str | None:
+        location = self._locate(position).location
+        return None if location is None else _target_key(location)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _item(self, position: int) -> PlanItem:
+        item = self._locate(position)
+        if item.location is None or not self._rivals:
+            return item
+        rivals = self._rivals.get(_target_key(item.location))
+        if rivals is None:
+            return item
+        names = ", ".join(str(self._locate(r).source) for r in rivals)
+        return PlanItem(
+            item.source,
+            refusal=f"{len(rivals)} incoming files ({names}) are for the same photo "
+            f"{item.location.photo.name}; keep one",
+        )
 
 
 @dataclass(frozen=True)
@@ -392,9 +538,11 @@ def _mergers(count: int) -> Iterator[tuple[Executor, int]]:
 def _merged_chunks(
     items: Sequence[PlanItem], now: datetime
 ) -> Iterator[list[tuple[PlanItem, _Prepared | ItemResult]]]:
-    """Chunks of (item, merge result) in plan order, merged a few chunks ahead of the consumer."""
-    chunks = [items[i : i + CHUNK_SIZE] for i in range(0, len(items), CHUNK_SIZE)]
-    upcoming = iter(chunks)
+    """Chunks of (item, merge result) in plan order, merged a few chunks ahead of the consumer.
+
+    Only the chunks in flight exist: each is read off the plan as it is submitted.
+    """
+    upcoming = (items[i : i + CHUNK_SIZE] for i in range(0, len(items), CHUNK_SIZE))
     with _mergers(len(items)) as (executor, workers):
         ahead = deque(
             (chunk, executor.submit(_merge_chunk, chunk, now))
@@ -412,18 +560,56 @@ def _merged_chunks(
                 pending.cancel()
 
 
+def stream_merge(
+    plan: MergePlan,
+    now: datetime,
+    on_result: ResultCallback,
+    *,
+    journal: Journal | None,
+    before_replace: BeforeReplace | None = None,
+    merge_id: str | None = None,
+) -> MergeTally:
+    """Merge every planned file, handing each result to ``on_result`` once it is final (its
+    file and folder are on disk); nothing per file is kept, so any number of files merges in
+    the same memory. ``journal=None`` is a dry run: the statuses and crs changes a real run
+    would produce, nothing written.
+
+    Writing: backups + journal first, then safe replaces. Files go in chunks, merged ahead
+    (see :func:`_mergers`) while earlier chunks are written. A chunk's backups are written and
+    journaled in one transaction, then its targets are published by a few threads so that their
+    fsyncs overlap (the file system commits them together) instead of queueing one by one,
+    then each folder written to is synced once. ``merge_id`` continues a merge (a resumed
+    job): its entries are added to it. ``before_replace`` is passed to :func:`publish` (a
+    seam for concurrent-writer tests).
+    """
+    tally = MergeTally(None, dry_run=journal is None)
+
+    def emit(result: ItemResult) -> None:
+        tally.add(result)
+        on_result(result)
+
+    if journal is None:
+        for chunk in _merged_chunks(plan.items, now):
+            for item, prepared in chunk:
+                emit(prepared if isinstance(prepared, ItemResult) else _written(item, prepared))
+        return tally
+    merge_id = merge_id or new_merge_id(now)
+    with ThreadPoolExecutor(IO_THREADS, thread_name_prefix="merge-io") as pool:
+        ctx = _ChunkContext(journal, merge_id, plan.into_dir, now, pool, before_replace)
+        for chunk in _merged_chunks(plan.items, now):
+            for result in _write_chunk(chunk, ctx):
+                emit(result)
+    tally.merge_id = merge_id if ctx.wrote else None
+    return tally
+
+
 def preview_plan(
     plan: MergePlan, now: datetime, *, on_result: ResultCallback | None = None
 ) -> MergeReport:
-    """A dry run: the statuses and crs changes a real run would produce; nothing is written."""
-    results = []
-    for chunk in _merged_chunks(plan.items, now):
-        for item, prepared in chunk:
-            result = prepared if isinstance(prepared, ItemResult) else _written(item, prepared)
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-    return MergeReport(None, True, tuple(results))
+    """:func:`stream_merge` as a dry run, every result collected."""
+    results: list[ItemResult] = []
+    tally = stream_merge(plan, now, _collector(results, on_result), journal=None)
+    return MergeReport(tally.merge_id, True, tuple(results))
 
 
 def apply_plan(
@@ -435,37 +621,25 @@ def apply_plan(
     before_replace: BeforeReplace | None = None,
     merge_id: str | None = None,
 ) -> MergeReport:
-    """Merge and write every planned file: backups + journal first, then safe replaces.
-
-    ``merge_id`` continues a merge (a resumed job): its entries are added to it.
-
-    Files go in chunks, merged ahead (see :func:`_mergers`) while earlier chunks are written.
-    A chunk's backups are written and journaled in one transaction, then its targets are
-    published by a few threads so that their fsyncs overlap (the file system commits them
-    together) instead of queueing one by one.
-    ``before_replace`` is passed to :func:`publish` (a seam for concurrent-writer tests).
-    """
-    merge_id = merge_id or new_merge_id(now)
+    """:func:`stream_merge`, every result collected (for a job's worth of files)."""
     results: list[ItemResult] = []
-    with ThreadPoolExecutor(IO_THREADS, thread_name_prefix="merge-io") as pool:
-        ctx = _ChunkContext(journal, merge_id, plan.into_dir, now, pool, before_replace)
-        for chunk in _merged_chunks(plan.items, now):
-            for result in _write_chunk(chunk, ctx):
-                results.append(result)
-                if on_result is not None:
-                    on_result(result)
-        written = {
-            r.sidecar.parent
-            for r in results
-            if r.sidecar is not None and r.status in (ItemStatus.CREATED, ItemStatus.UPDATED)
-        }
-        # Once per folder, not per file: until then a crash may undo a rename, which leaves
-        # the old sidecar in place; the journal (judging by bytes) copes with either.
-        list(pool.map(fsync_dir, written))
-    return MergeReport(merge_id if written else None, False, tuple(results))
+    tally = stream_merge(
+        plan, now, _collector(results, on_result), journal=journal,
+        before_replace=before_replace, merge_id=merge_id,
+    )  # fmt: skip
+    return MergeReport(tally.merge_id, False, tuple(results))
 
 
-@dataclass(frozen=True)
+def _collector(results: list[ItemResult], then: ResultCallback | None) -> ResultCallback:
+    def collect(result: ItemResult) -> None:
+        results.append(result)
+        if then is not None:
+            then(result)
+
+    return collect
+
+
+@dataclass
 class _ChunkContext:
     journal: Journal
     merge_id: str
@@ -473,6 +647,7 @@ class _ChunkContext:
     now: datetime
     pool: ThreadPoolExecutor
     before_replace: BeforeReplace | None
+    wrote: bool = False  # some file was published: the merge has something to undo
 
 
 def _write_chunk(
@@ -493,10 +668,30 @@ def _write_chunk(
             outcome = {id(p): _failed(item, p, str(exc)) for item, p in writes}
         else:
             errors = list(ctx.pool.map(lambda w: _publish(w[1], ctx.before_replace), writes))
+            # Publishing failed before the rename: the target is as it was, the row goes.
             ctx.journal.forget(ctx.merge_id, [s for s, e in zip(seqs, errors, strict=True) if e])
+            published = [w for w, e in zip(writes, errors, strict=True) if e is None]
+            ctx.wrote = ctx.wrote or bool(published)
+            # Once per folder, not per file, and before the results go out: a file reported
+            # written is on disk. A folder that cannot be synced fails its files; their rows
+            # stay (undo judges by bytes, so it copes with a rename the crash took back).
+            folders = sorted({p.location.sidecar.parent for _, p in published})
+            failed = dict(zip(folders, ctx.pool.map(_sync_error, folders), strict=True))
             for (item, p), error in zip(writes, errors, strict=True):
+                sidecar = p.location.sidecar
+                sync_error = failed.get(sidecar.parent)
+                if error is None and sync_error is not None:
+                    error = str(unsynced(sidecar, "written", sync_error))
                 outcome[id(p)] = _failed(item, p, error) if error else _written(item, p)
     return [outcome[id(p)] if isinstance(p, _Prepared) else p for _, p in chunk]
+
+
+def _sync_error(folder: Path) -> OSError | None:
+    try:
+        fsync_dir(folder)
+    except OSError as exc:
+        return exc
+    return None
 
 
 def _publish(prepared: _Prepared, before_replace: BeforeReplace | None) -> str | None:

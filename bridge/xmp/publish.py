@@ -225,12 +225,17 @@ def remove_published(snapshot: Snapshot) -> None:
 
 
 def sync_folder(target: Path, done: str) -> None:
-    """Sync the folder of ``target`` after it was ``done`` (written, removed); a failure is a
-    PublishError that says the change happened but may not survive a crash."""
+    """Sync the folder of ``target`` after it was ``done`` (written, removed)."""
     try:
         fsync_dir(target.parent)
     except OSError as exc:
-        raise PublishError(
-            f"{target} was {done}, but its folder could not be synced to disk "
-            f"({_reason(exc)}); the change may be lost if the computer crashes"
-        ) from exc
+        raise unsynced(target, done, exc) from exc
+
+
+def unsynced(target: Path, done: str, exc: OSError) -> PublishError:
+    """The error for a change that happened but whose folder could not be synced: it may not
+    survive a crash."""
+    return PublishError(
+        f"{target} was {done}, but its folder could not be synced to disk ({_reason(exc)}); "
+        "the change may be lost if the computer crashes"
+    )

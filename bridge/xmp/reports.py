@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from bridge import APP_NAME
-from bridge.xmp.batch import ItemStatus, MergePlan, MergeReport
+from bridge.xmp.batch import ItemResult, ItemStatus, MergePlan, MergeReport, MergeTally
 from bridge.xmp.journal import MergeSummary, UndoReport
 from bridge.xmp.sidecar import Naming
 
@@ -99,8 +99,11 @@ class MergeList(BaseModel):
     merges: list[MergeSummaryView]
 
 
-def merge_result(plan: MergePlan, report: MergeReport, *, program: str = APP_NAME) -> MergeResult:
-    """``program`` is how the ``undo`` hint names this program."""
+def merge_result(
+    plan: MergePlan, report: MergeReport | MergeTally, *, program: str = APP_NAME
+) -> MergeResult:
+    """``program`` is how the ``undo`` hint names this program. A :class:`MergeTally` (a
+    streamed merge) has no items here: they were handed on one by one (:func:`merge_item`)."""
     return MergeResult(
         ok=report.ok,
         merge_id=report.merge_id,
@@ -109,21 +112,25 @@ def merge_result(plan: MergePlan, report: MergeReport, *, program: str = APP_NAM
         naming=plan.naming,
         counts=MergeCounts(**{status.value: report.count(status) for status in ItemStatus}),
         undo=f"{program} undo {report.merge_id}" if report.merge_id else None,
-        items=[
-            MergeItemView(
-                source=shown(item.source),
-                status=item.status,
-                photo=_path(item.photo),
-                sidecar=_path(item.sidecar),
-                reason=None if item.reason is None else shown(item.reason),
-                changes=CrsChangesView(
-                    added=list(item.changes.added),
-                    removed=list(item.changes.removed),
-                    changed=list(item.changes.changed),
-                ),
-            )
-            for item in report.items
-        ],
+        items=[merge_item(item) for item in report.items]
+        if isinstance(report, MergeReport)
+        else [],
+    )
+
+
+def merge_item(item: ItemResult) -> MergeItemView:
+    """One file of a merge, as ``items`` lists it."""
+    return MergeItemView(
+        source=shown(item.source),
+        status=item.status,
+        photo=_path(item.photo),
+        sidecar=_path(item.sidecar),
+        reason=None if item.reason is None else shown(item.reason),
+        changes=CrsChangesView(
+            added=list(item.changes.added),
+            removed=list(item.changes.removed),
+            changed=list(item.changes.changed),
+        ),
     )
 
 

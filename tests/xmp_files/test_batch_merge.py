@@ -167,7 +167,7 @@ def test_refusals_name_the_problem(tmp_path: Path, journal: Journal, shared_dir:
 def test_recursive_search_and_several_folders(tmp_path: Path, journal: Journal) -> None:
     shoot = tmp_path / "shoot"
     touch(shoot / "day 1", "IMG_1.CR2", "IMG_2.CR2")
-    touch(shoot / "day 2" / "card B", "IMG_2.cr2")
+    touch(shoot / "day 2" / "card B", "IMG_2.cr2", "IMG_2.NEF")
     sources = [_incoming(tmp_path / "in", f"IMG_{n}.xmp") for n in (1, 2)]
     flat = plan_merge(sources, shoot)
     assert all("no photo named" in (i.refusal or "") for i in flat.items)
@@ -177,6 +177,7 @@ def test_recursive_search_and_several_folders(tmp_path: Path, journal: Journal) 
     assert (shoot / "day 1" / "IMG_1.xmp").exists()
     assert got["IMG_2.xmp"][0] is ItemStatus.REFUSED
     assert "day 1" in got["IMG_2.xmp"][1] and "card B" in got["IMG_2.xmp"][1]
+    assert got["IMG_2.xmp"][1].count(str(shoot)) == 3  # each photo named once
 
 
 def test_two_sources_for_one_photo_are_both_refused(tmp_path: Path) -> None:
@@ -305,9 +306,25 @@ def test_collect_sources_expands_folders_and_dedupes(tmp_path: Path) -> None:
     a = _incoming(tmp_path / "in", "A.xmp")
     b = _incoming(tmp_path / "in", "B.XMP")
     (tmp_path / "in" / "notes.txt").write_text("x")
-    assert collect_sources([tmp_path / "in", a]) == [a, b]
+    (tmp_path / "in" / "._A.xmp").write_bytes(b"\x00\x05\x16\x07")  # a macOS resource fork
+    assert list(collect_sources([tmp_path / "in", a])) == [a, b]
+    assert list(collect_sources([a, tmp_path / "in", tmp_path / "in" / ".." / "in"])) == [a, b]
     with pytest.raises(FileNotFoundError, match="missing"):
         collect_sources([tmp_path / "missing"])
+
+
+def test_collect_sources_counts_a_file_once_however_it_is_reached(tmp_path: Path) -> None:
+    a = _incoming(tmp_path / "in", "A.xmp")
+    b = _incoming(tmp_path / "in", "B.xmp")
+    (tmp_path / "in" / "also-A.xmp").symlink_to(a)  # a link beside its file
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "B.xmp").symlink_to(b)  # a link to a file of another folder given
+    (links / "C.xmp").symlink_to(_incoming(tmp_path / "elsewhere", "C.xmp"))
+    sources = collect_sources([tmp_path / "in", links, tmp_path / "elsewhere"])
+    assert list(sources) == [a, b, links / "C.xmp"]
+    assert len(sources) == 3 and sources[-1] == links / "C.xmp" and sources[1:] == [b, sources[2]]
+    assert list(collect_sources([links / "B.xmp", tmp_path / "in"])) == [links / "B.xmp", a]
 
 
 def test_plan_pairs_for_known_photos(tmp_path: Path, journal: Journal) -> None:

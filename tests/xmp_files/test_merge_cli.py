@@ -7,10 +7,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from bridge.cli import app
+from bridge.commands import merge as merge_command
 from tests.xmp_files.helpers import incoming_xmp, photographer_sidecar, touch
 
 runner = CliRunner()
@@ -154,3 +157,46 @@ def test_undo_json_with_a_name_that_is_not_utf8(tmp_path: Path) -> None:
     (item,) = json.loads(undone.stdout)["items"]
     assert item["outcome"] == "failed"
     assert "IMG_\\udce9.xmp is read-only" in item["reason"]
+
+
+@pytest.mark.parametrize("stop_at", [1, 2])
+def test_json_is_one_valid_document_when_a_merge_is_interrupted_mid_stream(
+    tmp_path: Path, shared_dir: Path, monkeypatch: pytest.MonkeyPatch, stop_at: int
+) -> None:
+    """``--json`` streams its items; a stop after some of them still ends the document: the
+    items written so far, their counts, the error, ``ok: false``."""
+    shoot, incoming = _shoot(tmp_path, shared_dir)
+    real_item = merge_command._item_json
+    seen: list[object] = []
+
+    def stop(item: Any) -> dict[str, Any]:
+        seen.append(item)
+        if len(seen) == stop_at:
+            raise KeyboardInterrupt
+        return real_item(item)
+
+    monkeypatch.setattr(merge_command, "_item_json", stop)
+    result = runner.invoke(app, ["merge", str(incoming), "--into", str(shoot), "--json"])
+    assert result.exit_code == 130, result.output
+    data = json.loads(result.stdout)
+    assert data["ok"] is False and data["error"]["code"] == "interrupted"
+    assert [Path(i["source"]).name for i in data["items"]] == ["IMG_1.xmp"][: stop_at - 1]
+    assert data["counts"]["updated"] == 1  # counted when done, even if not yet printed
+    assert data["undo"] is not None  # what was merged can be undone
+    assert data["dry_run"] is False and data["into"] == str(shoot)
+
+
+def test_a_big_merge_in_a_pipe_lists_every_file_as_it_goes(tmp_path: Path) -> None:
+    shoot, incoming = tmp_path / "shoot", tmp_path / "in"
+    names = [f"DSC_{n:03d}" for n in range(60)]  # above the terminal's problems-only size
+    touch(shoot, *(f"{n}.NEF" for n in names))
+    for name in names:
+        touch(incoming, f"{name}.xmp", data=incoming_xmp(f"{name}.NEF"))
+    touch(incoming, "stray.xmp", data=incoming_xmp(None))
+    result = runner.invoke(app, ["merge", str(incoming), "--into", str(shoot)])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert [line.split("\t")[1].split(" -> ")[0] for line in lines[:61]] == sorted(
+        str(incoming / f"{n}.xmp") for n in [*names, "stray"]
+    )
+    assert lines[61] == "60 created, 1 refused"
