@@ -82,7 +82,9 @@ async def _serve(
     await run_server(
         settings,
         settings.port if port is None else port,
-        functools.partial(JobEngine.open, notice=notice),
+        # jobs left unfinished are resumed once the API answers (run_server), and orphans
+        # of other processes keep being adopted while it serves
+        functools.partial(JobEngine.open, notice=notice, resume=False, adopt=True),
         stop,
         on_ready=ready,
     )

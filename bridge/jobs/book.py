@@ -359,6 +359,7 @@ class JobBook:
             revision = revise(db, job_id)
             db.executemany(
                 "UPDATE photos SET state = 'queued', reason = NULL, project = NULL, uploaded = 0,"
+                " sending = 0,"
                 " bytes_done = 0, outputs = '[]', exports = '[]', revision = ?"
                 " WHERE job_id = ? AND idx = ?",
                 [(revision, job_id, i) for i in again],

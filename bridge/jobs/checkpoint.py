@@ -8,6 +8,7 @@ Hooks that are awaited return once the record is durable; ``failed`` and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,13 @@ class Checkpoint:
 
     async def created(self, project: int, uuid: str) -> None:
         """The project exists on Imagen under ``uuid``."""
+
+    async def sending(self, photos: Sequence[Photo]) -> None:
+        """These photos' files are about to go up (so a restart knows which were in flight)."""
+
+    def in_flight(self) -> frozenset[Path]:
+        """Photos a previous run was sending when it stopped, without a record of the answer."""
+        return frozenset()
 
     async def uploaded(self, photo: Photo) -> None:
         """The store accepted this photo's file."""

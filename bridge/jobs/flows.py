@@ -46,6 +46,10 @@ class Flow(Protocol):
 
     async def download_links(self, uuid: str, step: Step) -> list[FileLink]: ...
 
+    async def images(self, uuid: str) -> int | None:
+        """How many files Imagen holds for the project (None: it does not say)."""
+        ...
+
 
 async def _answers(fetch: Callable[[], Awaitable[Status]]) -> bool:
     """Imagen answers a status call with 400 (or 404) before the job started."""
@@ -108,6 +112,9 @@ class ClassicFlow:
             return await self.client.export_download_links(uuid)
         return await self.client.edit_download_links(uuid)
 
+    async def images(self, uuid: str) -> int | None:
+        return (await self.client.get_project(uuid)).number_of_images
+
 
 @dataclass(frozen=True)
 class SmartFlow:
@@ -143,3 +150,6 @@ class SmartFlow:
 
     async def download_links(self, uuid: str, step: Step) -> list[FileLink]:
         return await self.client.i2i_download_links(uuid)
+
+    async def images(self, uuid: str) -> int | None:
+        return (await self.client.i2i_project(uuid)).number_of_images

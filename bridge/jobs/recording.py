@@ -62,6 +62,7 @@ class StoreCheckpoint(Checkpoint):
         self._uploads: dict[int, OpenUpload] = {}
         self._names: dict[tuple[int, str], int] = {}
         self._members: dict[int, list[int]] = {}
+        self._in_flight: frozenset[Path] = frozenset()
 
     def track(self, states: Sequence[ProjectState]) -> None:
         for state in states:
@@ -71,7 +72,16 @@ class StoreCheckpoint(Checkpoint):
                 self._members.setdefault(state.project.index, []).append(index)
 
     async def load_uploads(self) -> None:
+        """Open multipart uploads and files in flight that a previous run left."""
         job_id = self.job_id
+        by_index = {index: path for path, index in self.photos.items()}
+        flying = await self.engine.store.read(
+            lambda db: db.execute(
+                "SELECT idx FROM photos WHERE job_id = ? AND sending = 1 AND uploaded = 0",
+                (job_id,),
+            ).fetchall()
+        )
+        self._in_flight = frozenset(by_index[r[0]] for r in flying if r[0] in by_index)
         rows = await self.engine.store.read(
             lambda db: db.execute("SELECT * FROM uploads WHERE job_id = ?", (job_id,)).fetchall()
         )
@@ -97,9 +107,21 @@ class StoreCheckpoint(Checkpoint):
     async def created(self, project: int, uuid: str) -> None:
         await self._project(project, "uuid = ?", (uuid,))
 
+    async def sending(self, photos: Sequence[Photo]) -> None:
+        job_id = self.job_id
+        indexes = [(job_id, self.photos[p.path]) for p in photos]
+        await self.engine.store.write(
+            lambda db: db.executemany(
+                "UPDATE photos SET sending = 1 WHERE job_id = ? AND idx = ?", indexes
+            )
+        )
+
+    def in_flight(self) -> frozenset[Path]:
+        return self._in_flight
+
     async def uploaded(self, photo: Photo) -> None:
         await self.engine._photo_update(
-            self.job_id, self.photos[photo.path], "uploaded = 1, state = 'editing'", ()
+            self.job_id, self.photos[photo.path], "uploaded = 1, sending = 0, state = 'editing'", ()
         )
 
     def failed(self, photo: Photo, reason: str) -> None:
@@ -119,7 +141,7 @@ class StoreCheckpoint(Checkpoint):
                     (job_id, project),
                 )
                 db.execute(
-                    "UPDATE photos SET uploaded = 0, state = 'queued', outputs = '[]',"
+                    "UPDATE photos SET uploaded = 0, sending = 0, state = 'queued', outputs = '[]',"
                     " exports = '[]'"
                     " WHERE job_id = ? AND project = ? AND state != 'failed'",
                     (job_id, project),

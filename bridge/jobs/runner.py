@@ -332,6 +332,8 @@ class _ProjectRun:
                 for p in state.project.photos
                 if p.path not in uploaded and p.path not in state.finished
             ]
+            if pending and resumed:
+                pending = await self._landed_meanwhile(pending)
             if pending:
                 count = len(pending)
                 self.phase("upload", f"{count} file{'s' * (count != 1)}")
@@ -423,6 +425,28 @@ class _ProjectRun:
                     return
 
     # ---- upload ---------------------------------------------------------------------------
+    async def _landed_meanwhile(self, pending: list[Photo]) -> list[Photo]:
+        """Files a stopped run was sending may have landed without a record of the answer.
+
+        Imagen counts the files it holds: if that count covers every file in flight, they
+        all landed and are not sent again; if none did, they go up again. Only a part of
+        them landing (which ones, nobody can say) sends them all again.
+        """
+        flying = [p for p in pending if p.path in self.checkpoint.in_flight()]
+        if not flying:
+            return pending
+        held = await self.flow.images(self.uuid)
+        landed = None if held is None else held - len(self.state.uploaded)
+        if landed != len(flying):
+            return pending
+        for photo in flying:
+            self.state.uploaded.append(photo)
+            await self.checkpoint.uploaded(photo)
+        self.log.warning(
+            "%d file(s) a stopped run was sending had reached Imagen; not sent again", landed
+        )
+        return [p for p in pending if p not in flying]
+
     async def upload(self, photos: Sequence[Photo]) -> None:
         """Upload ``photos``; small files in batches, so hashing and link requests for the
         next batch overlap the transfers of the previous one."""
@@ -503,6 +527,7 @@ class _ProjectRun:
         await self.transfer.put_file(
             photo.path, url, name=photo.name, content_md5=md5, refresh=refresh,
             on_progress=self.on_bytes,
+            on_sending=functools.partial(self.checkpoint.sending, [photo]),
         )  # fmt: skip
 
     async def _put_multipart(self, photo: Photo) -> None:

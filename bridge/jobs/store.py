@@ -115,6 +115,10 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (job_id, photo_idx, target)
     );
     """,
+    # 3: which files were going up when a run stopped (their answer may be lost)
+    """
+    ALTER TABLE photos ADD COLUMN sending INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 

@@ -81,6 +81,7 @@ async def run_server(
                 log.info("serving %s (backend: %s, pid %d)", info.url, engine.backend, info.pid)
                 if on_ready is not None:
                     on_ready(info)
+                await engine.resume_orphans()  # clients can follow them from the start
                 await stop.wait()
                 log.info("stopping")
             finally:

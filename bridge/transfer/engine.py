@@ -136,20 +136,22 @@ class Transfer:
         content_md5: str | None = None,
         refresh: LinkProvider | None = None,
         on_progress: ProgressCallback | None = None,
+        on_sending: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Stream ``path`` to a presigned PUT ``url``.
 
         Sends exactly ``Content-Length`` bytes (never chunked), the empty
         ``Content-Type`` the links are signed with, and ``Content-MD5`` when an
         MD5 was sent with the link request. ``refresh`` fetches a new link when
-        this one has expired; its own errors propagate unchanged.
+        this one has expired; its own errors propagate unchanged. ``on_sending`` is
+        awaited once the file holds a connection, just before its first byte goes.
         """
         size = await _size_of(path, name)
         progress = ByteCounter(on_progress or self._on_progress, "upload", name, size)
         progress.start()
         await self._put_range(
             path, 0, size, url, name=name, label=name, content_md5=content_md5,
-            refresh=refresh, progress=progress, slot=0, file_size=size,
+            refresh=refresh, progress=progress, slot=0, file_size=size, on_sending=on_sending,
         )  # fmt: skip
         progress.finish()
 
@@ -212,6 +214,7 @@ class Transfer:
         progress: ByteCounter,
         slot: int,
         file_size: int,
+        on_sending: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         headers = {"Content-Length": str(length), "Content-Type": ""}
         if content_md5:
@@ -220,6 +223,8 @@ class Transfer:
         async def attempt(link: str) -> None:
             progress.set(slot, 0)
             async with self._slots:
+                if on_sending is not None:
+                    await on_sending()
                 if await _size_of(path, name) != file_size:
                     raise TransferError(
                         f"{name} changed on disk while it was being uploaded", name=name

@@ -29,6 +29,7 @@ from tests.jobs.helpers import make_photos
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent / "imagen-bridge"
+ENDED = ("done", "failed", "canceled")
 SAMPLES = (
     "exifr_IMG_5910_lightroom.xmp",
     "photoprism_canon_eos_6d.xmp",
@@ -140,7 +141,7 @@ def shoot(tmp_path: Path, shared_dir: Path) -> tuple[list[Path], dict[Path, byte
 def wait_for(
     http: httpx.Client, job_id: str, done: Callable[[dict[str, Any]], bool]
 ) -> dict[str, Any]:
-    revision = -1
+    revision = 0
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         view = http.get(f"/jobs/{job_id}", params={"wait": 5, "since": revision}).json()
@@ -187,13 +188,13 @@ def test_a_job_survives_kill_9_at_every_stage(
         ]
         seen = []
         for stage, reached in stages:
-            view = wait_for(http, job_id, lambda v, r=reached: r(v) or v["state"] != "running")  # type: ignore[misc]
-            if view["state"] == "running":
+            view = wait_for(http, job_id, lambda v, r=reached: r(v) or v["state"] in ENDED)  # type: ignore[misc]
+            if reached(view):
                 seen.append(stage)
             bridge.kill()
             http = bridge.start()
         assert seen == [s for s, _ in stages], f"killed only during {seen}"
-        final = wait_for(http, job_id, lambda v: v["state"] in ("done", "failed", "canceled"))
+        final = wait_for(http, job_id, lambda v: v["state"] in ENDED)
         photo_views = http.get(f"/jobs/{job_id}/photos").json()["photos"]
     finally:
         bridge.stop()
