@@ -204,7 +204,7 @@ OPERATIONS = (
         "GET", _JOB, _get_job, "A job; with `since`, a long poll for its next change",
         responses={200: JobView}, errors=(404,),
         query=(
-            Param("since", _NonNegative | None, "Answer once the job's revision is above this."),
+            Param("since", int | None, "Answer once the job's revision is above this."),
             Param("wait", _Wait, "The longest wait, in seconds.", 25.0),
         ),
         tags=("jobs",),
