@@ -19,12 +19,14 @@ import functools
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import secrets
 import shutil
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -93,6 +95,7 @@ from bridge.jobs.runner import EditRequest, ProjectState, run_edit
 from bridge.jobs.store import Store, dumps, from_db, to_db
 from bridge.settings import Settings
 from bridge.transfer import Transfer
+from bridge.workers import follow_parent
 from bridge.xmp.journal import new_merge_id
 
 LEASE_S = 30.0
@@ -137,6 +140,7 @@ class JobEngine(JobBook):
         self.backend = backend
         self.emulator: RunningEmulator | None = None  # the embedded one, if any
         self._extra = contextlib.AsyncExitStack()  # emulators started for delivery
+        self._merger: ProcessPoolExecutor | None = None  # a serving engine's merge process
         self.api_key_configured = not settings.uses_emulator
         self._slots = asyncio.Semaphore(max_jobs)
         self._profiles: tuple[float, list[Profile]] | None = None
@@ -188,6 +192,8 @@ class JobEngine(JobBook):
             finally:
                 await engine.stop()
                 await engine._extra.aclose()
+                if engine._merger is not None:
+                    engine._merger.shutdown(wait=True, cancel_futures=True)
 
     async def stop(self) -> None:
         """Stop driving jobs; in-flight steps are recorded, leases released for the next run."""
@@ -707,9 +713,7 @@ class JobEngine(JobBook):
                 for out in json.loads(row["outputs"])
                 if out.lower().endswith(".xmp")
             ]
-            results = await asyncio.to_thread(
-                merge_photos, pairs, self.settings.data_dir, merge_id, request.naming
-            )
+            results = await self._merge(pairs, merge_id, request.naming)
 
             def ready(db: sqlite3.Connection) -> None:
                 revision = revise(db, job_id)
@@ -728,6 +732,22 @@ class JobEngine(JobBook):
         if request.deliver is not None:
             await self._deliver(job_id, request.deliver, request.profile_key)
         await self._end(job_id, JobState.DONE, None)
+
+    async def _merge(
+        self, pairs: list[tuple[Path, Path, int]], merge_id: str, naming: str
+    ) -> dict[int, dict[str, str | None]]:
+        """Merging is seconds of CPU-bound Python: a serving engine (``adopt``) does it in a
+        process of its own, so the API's event loop never waits for the GIL meanwhile."""
+        args = (pairs, self.settings.data_dir, merge_id, naming)
+        if not self.adopt:
+            return await asyncio.to_thread(merge_photos, *args)
+        if self._merger is None:
+            # spawn: this process has threads, which a fork would copy with their locks held
+            self._merger = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=follow_parent
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._merger, merge_photos, *args)
 
     async def _place_exports(self, job_id: str, folder: str) -> None:
         """Every edited photo's exports, copied beside its original (see ``exports``)."""

@@ -10,14 +10,9 @@ single-threaded worker a big batch also forks its own mergers, as the CLI does.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import functools
 import multiprocessing as mp
 import os
-import signal
-import sys
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
@@ -33,6 +28,7 @@ from bridge.server.errors import ApiError, ErrorDetail, conflict, not_found, val
 from bridge.server.models import MergeRequest, UndoRequest
 from bridge.server.operations import Call, Operation, json_body, json_response
 from bridge.server.state import SETTINGS
+from bridge.workers import follow_parent
 from bridge.xmp.batch import apply_plan, plan_merge, preview_plan
 from bridge.xmp.errors import XmpError
 from bridge.xmp.journal import Journal
@@ -45,9 +41,6 @@ from bridge.xmp.reports import (
     shown,
     undo_result,
 )
-
-#: Nice increment of the merge worker: requests are answered first, merges take what is left.
-WORKER_NICE = 10
 
 
 class MergeWorker:
@@ -63,7 +56,7 @@ class MergeWorker:
         # spawn, not fork (this process has threads) nor forkserver (its server process
         # outlives a killed parent, holding the parent's stdout and stderr)
         self._pool = ProcessPoolExecutor(
-            1, mp_context=mp.get_context("spawn"), initializer=_start_worker
+            1, mp_context=mp.get_context("spawn"), initializer=follow_parent
         )
         self._pool.submit(os.getpid).result()
 
@@ -90,38 +83,6 @@ class MergeWorker:
 def _as_json(function: Callable[[M, Path], BaseModel], request: M, data_dir: Path) -> bytes:
     return function(request, data_dir).model_dump_json().encode("utf-8")
 
-
-def _start_worker() -> None:
-    """In the worker: a lower priority, and an exit as soon as the server is gone (even after
-    a ``kill -9``), so no orphan holds the server's files or pipes."""
-    if hasattr(os, "nice"):
-        os.nice(WORKER_NICE)
-    parent = os.getppid()
-    if _die_with_parent():
-        if os.getppid() != parent:  # the server died before the kernel was told
-            os._exit(0)
-        return  # no thread: a single-threaded worker may fork mergers, as the CLI does
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)  # a merge cut short here is like a crash: the journal copes
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def _die_with_parent() -> bool:
-    """Linux: the kernel kills this process when the server dies (``PR_SET_PDEATHSIG``)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-PR_SET_PDEATHSIG = 1
 
 MERGE_WORKER = web.AppKey("merge_worker", MergeWorker)
 
