@@ -19,6 +19,7 @@ import httpx
 
 START_LIMIT_S = 60.0
 SERVE = "from bridge.cli import main; main()"
+KEY_PREFIXES = ("IMAGEN_", "IMGWIRE_", "IMAGEKIT_")
 
 
 @dataclass
@@ -39,7 +40,8 @@ class Bridge:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEN_")}
+        # No Imagen or delivery keys of the machine's: the embedded emulators stand in.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(KEY_PREFIXES)}
         env.update(
             IMAGEN_BRIDGE_CONFIG_DIR=str(self.config_dir),
             IMAGEN_BRIDGE_DATA_DIR=str(self.data_dir),
