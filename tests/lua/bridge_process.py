@@ -27,6 +27,7 @@ class Bridge:
     config_dir: Path
     data_dir: Path
     processing_s: float = 0.3
+    env: dict[str, str] = field(default_factory=dict)  # more settings, e.g. emulator faults
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
     token: str = ""
@@ -47,6 +48,7 @@ class Bridge:
             IMAGEN_BRIDGE_DATA_DIR=str(self.data_dir),
             IMAGEN_EMULATOR_FAULT_PROCESSING_S=str(self.processing_s),
         )
+        env.update(self.env)
         server_json = self.config_dir / "server.json"
         server_json.unlink(missing_ok=True)
         with self.log.open("ab") as log:

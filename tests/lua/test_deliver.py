@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from tests.lua.test_end_to_end import (
     assert_no_scope_left_open,
     bridge_photos,
     job_id,
+    make_world,
     raw_photos,
     simple_choices,
 )
@@ -203,3 +205,53 @@ def test_wrong_token_and_bridge_down_say_what_to_do(world: World) -> None:
     lr.menu(MENU)
     assert lr.dialogs == [] and "not running" in lr.messages[-1]["info"]
     assert lr.task_errors == []
+
+
+def test_cancel_stops_waiting_and_the_bridge_delivers_on(world: World) -> None:
+    lr = edited_with_export(world, ["A.NEF", "B.NEF"])
+    job = job_id(lr)
+
+    def stop_waiting(lr: Lightroom, scope: Any, what: str) -> None:
+        if what == "caption" and str(scope.caption).startswith("Delivering"):
+            scope.cancel(scope)
+
+    lr.on_dialog = deliver_to("Imgwire", job)
+    lr.on_progress = stop_waiting
+    lr.menu(MENU)
+    assert lr.task_errors == []
+    assert_no_scope_left_open(lr)
+    summary = lr.messages[-1]["info"]
+    assert "You stopped waiting" in summary and "Nothing delivered is sent twice" in summary
+    assert world.bridge.wait_job(job)["state"] == "done"  # the job was not canceled
+    for made in deliveries(world, job).values():
+        assert [(d["target"], d["ok"]) for d in made] == [("imgwire", True)]
+    # Choosing the item again shows the outcome, sending nothing twice.
+    lr.on_progress = None
+    lr.menu(MENU)
+    assert "2 photo(s) were delivered to Imgwire before" in lr.messages[-1]["info"]
+    assert len(records(world, "imgwire")["uploads"]) == 2
+
+
+@pytest.fixture
+def quarantine_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """The embedded Imgwire emulator quarantines B.jpg."""
+    w = make_world(tmp_path, monkeypatch, 0.3, {"IMAGEN_EMULATOR_FAULT_FAIL_FILES": "B.jpg"})
+    yield w
+    w.bridge.stop()
+
+
+def test_a_photo_the_service_refuses_is_named_with_its_words(quarantine_world: World) -> None:
+    world = quarantine_world
+    lr = edited_with_export(world, ["A.NEF", "B.NEF"])
+    job = job_id(lr)
+    lr.on_dialog = deliver_to("Imgwire", job)
+    lr.menu(MENU)
+    assert lr.task_errors == []
+    photos = bridge_photos(world, job)
+    (refused,) = photos["RAW-1"]["deliveries"]
+    assert not refused["ok"] and refused["status"] == "QUARANTINE" and refused["error"]
+    summary = lr.messages[-1]
+    assert summary["style"] == "warning"
+    assert "Delivered 1 photo(s) to Imgwire" in summary["info"]
+    assert "Not delivered (in Imgwire's words):" in summary["info"]
+    assert f"  B.jpg: {refused['error']}" in summary["info"]
