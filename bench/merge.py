@@ -32,6 +32,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -169,6 +170,45 @@ def memory_table(work: Path, counts: list[int]) -> None:
     )
 
 
+def http_merge_times(work: Path, incoming: Path, targets: list[Path]) -> list[float]:
+    """``POST /v1/merge`` on a real ``imagen-bridge serve``, once per fresh copy in ``targets``."""
+    import httpx
+
+    config, data = work / "serve-config", work / "serve-data"
+    env = {
+        **os.environ,
+        "IMAGEN_BRIDGE_CONFIG_DIR": str(config),
+        "IMAGEN_BRIDGE_DATA_DIR": str(data),
+    }
+    server = subprocess.Popen(
+        [str(BRIDGE), "serve", "--port", "0"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        info = config / "server.json"
+        deadline = time.monotonic() + 60
+        while not info.exists():
+            if time.monotonic() > deadline or server.poll() is not None:
+                sys.exit("imagen-bridge serve did not start")
+            time.sleep(0.05)
+        url = json.loads(info.read_text())["url"]
+        token = (config / "token").read_text().strip()
+        times = []
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
+            for target in targets:
+                started = time.perf_counter()
+                answer = http.post(
+                    "/merge", json={"sources": [str(incoming)], "into": str(target)}, timeout=600
+                )
+                times.append(time.perf_counter() - started)
+                if answer.status_code != 200 or not answer.json()["ok"]:
+                    sys.exit(f"POST /v1/merge failed: {answer.status_code} {answer.text[:300]}")
+        return times
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+
+
 def exiftool_tags(files: list[Path]) -> dict[str, dict[str, object]]:
     done = subprocess.run(
         ["exiftool", "-j", "-G1", "-a", *map(str, files)], capture_output=True, check=True
@@ -228,7 +268,10 @@ def main() -> None:
     try:
         shoot, incoming = generate(work, args.count)
         runs = [f"bridge-{n}" for n in range(args.repeat)]
-        copies = {name: work / name for name in (*runs, "exiftool-batch", "exiftool-each")}
+        http_runs = [f"http-{n}" for n in range(args.repeat)]
+        copies = {
+            name: work / name for name in (*runs, *http_runs, "exiftool-batch", "exiftool-each")
+        }
         for target in copies.values():
             shutil.copytree(shoot, target)
         # Our run is short, so one burst of load from elsewhere skews it: take the median of
@@ -242,6 +285,8 @@ def main() -> None:
         )
         t_bridge = bridge_times[len(bridge_times) // 2]
         copies["bridge"] = copies[runs[0]]
+        http_times = sorted(http_merge_times(work, incoming, [copies[r] for r in http_runs]))
+        t_http = http_times[len(http_times) // 2]
         t_batch = timed(
             ["exiftool", "-q", "-q", "-overwrite_original", "-xmp-crs:all=", "-tagsFromFile",
              f"{incoming}/%f.xmp", "-xmp-crs:all", "-ext", "xmp", str(copies["exiftool-batch"])]
@@ -273,8 +318,10 @@ def main() -> None:
         print("| method | wall time | per file | vs imagen-bridge |")
         print("|---|---|---|---|")
         spread = ", ".join(f"{t:.2f}" for t in bridge_times)
+        http_spread = ", ".join(f"{t:.2f}" for t in http_times)
         rows = (
             (f"imagen-bridge merge (median of {args.repeat} runs: {spread} s)", t_bridge),
+            (f"POST /v1/merge to serve (median of {args.repeat}: {http_spread} s)", t_http),
             ("exiftool batch mode (1 process)", t_batch),
             (f"exiftool per file (extrapolated from {sample} files)", t_each),
         )
@@ -299,6 +346,9 @@ def main() -> None:
         speedup = t_batch / t_bridge
         verdict = "met" if speedup >= 10 else "MISSED"
         print(f"target (>= 10x faster than exiftool batch mode): {verdict} ({speedup:.1f}x)")
+        over_http = t_http / t_bridge
+        verdict = "met" if over_http <= 1.3 else "MISSED"
+        print(f"target (merge over HTTP within 1.3x of the CLI): {verdict} ({over_http:.2f}x)")
         counts = [int(n) for n in args.memory_counts.split(",") if n.strip()]
         if counts:
             memory_table(work, counts)

@@ -223,6 +223,7 @@ class JobBook:
     async def wait(self, job_id: str, since: int, seconds: float) -> JobView:
         """The job as soon as its revision passes ``since``, or after ``seconds``."""
         deadline = time.monotonic() + seconds
+        await self.get(job_id)  # JobNotFound before anything is kept for an unknown id
         while True:
             live = self._live.setdefault(job_id, Live())
             event = live.changed
@@ -305,20 +306,29 @@ class JobBook:
     async def changes(
         self, job_id: str, since: int | None
     ) -> AsyncIterator[tuple[int, str, JobView | PhotoView]]:
-        """The job, then photos changed since ``since``, then live changes until it ends."""
+        """The job as it is, then in revision order: photos changed since ``since`` and live
+        changes, each change's photos before its job event; ends after the job has ended.
+
+        Revision order (after the first event) lets a client resume from the last id it saw
+        without missing a change.
+        """
         view = await self.get(job_id)
         yield view.revision, "job", view
-        seen = since
+        seen, ceiling, first = since, view.revision, True
         while True:
             photos = await self.photos(job_id, settings=False, since=seen)
-            for photo in sorted(photos.photos, key=lambda p: p.revision):
+            due = sorted(
+                (p for p in photos.photos if p.revision <= ceiling), key=lambda p: p.revision
+            )
+            for photo in due:
                 yield photo.revision, "photo", photo
-            seen = max([view.revision, *(p.revision for p in photos.photos)])
+            if not first and (view.revision > (seen or 0) or view.state.ended):
+                yield view.revision, "job", view
+            first, seen = False, ceiling
             if view.state.ended:
                 return
             view = await self.wait(job_id, seen, 15.0)
-            if view.revision > seen or view.state.ended:
-                yield view.revision, "job", view
+            ceiling = view.revision
 
     async def cancel(self, job_id: str) -> JobView:
         """Cancel a job this process does not drive: ask its owner, or end it if it has none."""

@@ -10,9 +10,12 @@ single-threaded worker a big batch also forks its own mergers, as the CLI does.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
 import multiprocessing as mp
 import os
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -94,6 +97,10 @@ def _start_worker() -> None:
     if hasattr(os, "nice"):
         os.nice(WORKER_NICE)
     parent = os.getppid()
+    if _die_with_parent():
+        if os.getppid() != parent:  # the server died before the kernel was told
+            os._exit(0)
+        return  # no thread: a single-threaded worker may fork mergers, as the CLI does
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -102,6 +109,19 @@ def _start_worker() -> None:
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
+
+def _die_with_parent() -> bool:
+    """Linux: the kernel kills this process when the server dies (``PR_SET_PDEATHSIG``)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+PR_SET_PDEATHSIG = 1
 
 MERGE_WORKER = web.AppKey("merge_worker", MergeWorker)
 

@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,8 @@ def readme_examples(text: str) -> list[Example]:
             pieces = [code, *re.findall(r"or:\s*(imagen-bridge\b[^#]*)", comment)]
             for piece in pieces:
                 for segment in piece.split("&&"):
+                    if "imagen-bridge" not in segment:
+                        continue  # other tools' lines (curl) need not parse as ours do
                     tokens = shlex.split(segment)
                     if tokens and Path(tokens[0]).name == "imagen-bridge" and len(tokens) > 1:
                         found.append(
@@ -284,11 +287,39 @@ def _serve_and_stop(workspace: Workspace, argv: list[str]) -> tuple[int, str, st
     return process.returncode, first + out, err
 
 
+def _serve_api_and_stop(workspace: Workspace, argv: list[str]) -> tuple[int, dict[str, object]]:
+    """``serve`` as a user starts it: found through server.json, asked for health, Ctrl-C."""
+    info = Path(workspace.env["IMAGEN_BRIDGE_CONFIG_DIR"]) / "server.json"
+    process = subprocess.Popen(
+        [str(PROGRAM), *argv], cwd=workspace.cwd, env=workspace.env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(600):
+            if info.exists() or process.poll() is not None:
+                break
+            time.sleep(0.05)
+        url = json.loads(info.read_text())["url"]
+        health = httpx.get(f"{url}/health", timeout=10).json()
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, health
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="the examples are POSIX shell lines")
 @pytest.mark.parametrize("example", EXAMPLES, ids=str)
 def test_readme_example(example: Example, tmp_path: Path) -> None:
     workspace = Workspace(tmp_path)
     argv = workspace.prepare(example)
+    if example.command == "serve":
+        code, health = _serve_api_and_stop(
+            workspace, [*argv, *(["--port", "0"] if "--port" not in argv else [])]
+        )
+        assert code == 130 and health["status"] == "ok", (code, health)
+        return
     if example.command == "emulator":
         code, out, err = _serve_and_stop(workspace, argv)
         assert code == 0, err

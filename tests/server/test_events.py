@@ -63,12 +63,6 @@ async def test_the_stream_from_connect_to_the_final_job_event(bridge: Live, tmp_
     assert ready == {0, 1, 2, 3}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="JobEngine.changes yields a live job event before the photo events of the same "
-    "change (job 4, then photos 3 and 4): a client that resumes from the job event's id "
-    "misses those photos. Fix in the engine: yield the photos first, then the job.",
-)
 async def test_ids_never_go_back_after_the_first_event(bridge: Live, tmp_path: Path) -> None:
     """After the connect event (the job as it is now), events come in revision order, so
     Last-Event-ID = the last id seen never skips a change."""
