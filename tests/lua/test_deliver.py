@@ -255,3 +255,23 @@ def test_a_photo_the_service_refuses_is_named_with_its_words(quarantine_world: W
     assert "Delivered 1 photo(s) to Imgwire" in summary["info"]
     assert "Not delivered (in Imgwire's words):" in summary["info"]
     assert f"  B.jpg: {refused['error']}" in summary["info"]
+
+
+def test_tags_imagekit_refuses_stop_the_delivery_before_any_upload(world: World) -> None:
+    lr = edited_with_export(world, ["A.NEF"])
+    job = job_id(lr)
+    lr.on_dialog = deliver_to("ImageKit", job, tags="wedding, 100% Müller")
+    lr.menu(MENU)
+    assert lr.task_errors == []
+    summary = lr.messages[-1]
+    assert summary["style"] == "warning"
+    assert "The delivery to ImageKit stopped: " in summary["info"]
+    assert "ImageKit does not allow '%' in tags" in summary["info"]
+    assert "Nothing was delivered to ImageKit." in summary["info"]
+    assert world.bridge.api("GET", f"/jobs/{job}")["state"] == "failed"
+    assert all(not p["deliveries"] for p in bridge_photos(world, job).values())
+    # Tags fixed, the same job delivers.
+    lr.on_dialog = deliver_to("ImageKit", job, tags="wedding, Müller")
+    lr.menu(MENU)
+    assert "Delivered 1 photo(s) to ImageKit" in lr.messages[-1]["info"]
+    assert world.bridge.api("GET", f"/jobs/{job}")["state"] == "done"
