@@ -306,7 +306,7 @@ end
 local function deliveryRefused(job, err)
   if err.status == 409 then
     return "Job " .. tostring(job.label or job.id) .. " is still running at the bridge (" .. err.message
-      .. "). Deliver it once Imagen is done: Library > Plug-in Extras > Imagen Jobs... shows how far it is."
+      .. "). Deliver it once it is done: Library > Plug-in Extras > Imagen Jobs... shows how far it is."
   elseif err.status == 422 then
     return "The bridge cannot deliver job " .. tostring(job.label or job.id) .. ": " .. err.message
       .. " Only photos edited with \"Export JPEGs too\" (or Smart Editing) can be delivered."
@@ -355,17 +355,20 @@ local function deliver(context)
     scope:setCancelable(true)
     local caption = function() return "Delivering exported photos to " .. name end
     scope:setCaption(caption())
-    local last
-    ended, err, last = JobProgress.watch(client, job.id, scope, { caption = caption, detach = true })
+    ended, err = JobProgress.watch(client, job.id, scope, { caption = caption, detach = true })
     scope:done()
     if not ended then
-      summary.problems = err ~= nil
-      summary:add(err and err.message or "You stopped waiting.")
-      summary:add("")
-      summary:add(string.format("The bridge %s job %s to %s on its own; choose Deliver Exported Photos... "
-        .. "again later to see the outcome. Nothing delivered is sent twice.",
-        err and "goes on delivering (once it runs again)" or "goes on delivering", label, name))
-      Log:infof("job %s: last seen %s", job.id, last and tostring(last.state) or "never")
+      if err then
+        summary.problems = true
+        summary:add(err.message)
+        summary:add("")
+        summary:add("Once the bridge answers again, choose Deliver Exported Photos... again for job " .. label
+          .. ": photos already delivered are not sent twice, the others are sent.")
+      else
+        summary:add(string.format("You stopped waiting; the bridge goes on delivering job %s to %s. Choose "
+          .. "Deliver Exported Photos... again later to see the outcome: nothing delivered is sent twice.",
+          label, name))
+      end
       summary:show()
       return
     end

@@ -221,7 +221,7 @@ def test_cancel_stops_waiting_and_the_bridge_delivers_on(world: World) -> None:
     assert lr.task_errors == []
     assert_no_scope_left_open(lr)
     summary = lr.messages[-1]["info"]
-    assert "You stopped waiting" in summary and "Nothing delivered is sent twice" in summary
+    assert "You stopped waiting" in summary and "nothing delivered is sent twice" in summary
     assert world.bridge.wait_job(job)["state"] == "done"  # the job was not canceled
     for made in deliveries(world, job).values():
         assert [(d["target"], d["ok"]) for d in made] == [("imgwire", True)]
@@ -275,3 +275,29 @@ def test_tags_imagekit_refuses_stop_the_delivery_before_any_upload(world: World)
     lr.menu(MENU)
     assert "Delivered 1 photo(s) to ImageKit" in lr.messages[-1]["info"]
     assert world.bridge.api("GET", f"/jobs/{job}")["state"] == "done"
+
+
+def test_bridge_stopped_mid_delivery_then_delivered_again(world: World) -> None:
+    lr = edited_with_export(world, ["A.NEF", "B.NEF"])
+    job = job_id(lr)
+
+    def stop_bridge(lr: Lightroom, scope: Any, what: str) -> None:
+        if what == "caption" and str(scope.caption).startswith("Delivering"):
+            lr.on_progress = None
+            world.bridge.stop()
+
+    lr.on_dialog = deliver_to("Imgwire", job)
+    lr.on_progress = stop_bridge
+    lr.menu(MENU)
+    assert lr.task_errors == []
+    assert_no_scope_left_open(lr)
+    summary = lr.messages[-1]["info"]
+    assert "not running" in summary and "Once the bridge answers again" in summary
+    world.bridge.start()
+    world.bridge.wait_job(job)
+    lr.menu(MENU)
+    assert lr.task_errors == []
+    summary = lr.messages[-1]["info"]
+    assert lr.messages[-1]["style"] == "info", summary
+    for made in deliveries(world, job).values():
+        assert [(d["target"], d["ok"]) for d in made] == [("imgwire", True)]
