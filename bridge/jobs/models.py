@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from bridge.imagen import I2IEditOptions
+
 MAX_PHOTOS = 20_000
 MAX_ID_CHARS = 200
 MAX_PATH_CHARS = 4096
@@ -119,7 +121,8 @@ class Tools(_Strict):
         return [name for name, value in self if value is True]
 
 
-SMART_TOOLS = ("hdr_merge", "sky_replacement", "perspective_correction")
+SMART_TOOLS = tuple(name for name in I2IEditOptions.model_fields if name in Tools.model_fields)
+"""The tools Smart Editing takes: Imagen's own list (its I2I options), not a second one."""
 
 
 class DeliverySpec(_Strict):

@@ -392,12 +392,16 @@ class Transfer:
         attempts = self._retry.attempts
         link = url
         number = 0
+        refreshed = 0
         while True:
             number += 1
             try:
                 return await attempt(link)
             except _Failure as failure:
-                renew = failure.link_expired and refresh is not None
+                # a fresh link is not a failed attempt: it has its own (equal) budget
+                renew = failure.link_expired and refresh is not None and refreshed < attempts
+                if renew:
+                    number -= 1
                 if number >= attempts or not (failure.retryable or renew):
                     raise TransferError(
                         f"{action.capitalize()} of {label} failed after {number} "
@@ -409,9 +413,10 @@ class Transfer:
                         link_expired=failure.link_expired,
                     ) from None
                 if renew and refresh is not None:
+                    refreshed += 1
                     self._log.warning(
-                        "%s of %s: link expired (attempt %d of %d); fetching a fresh link",
-                        action, label, number, attempts,
+                        "%s of %s: link expired; fetching a fresh link (%d of %d)",
+                        action, label, refreshed, attempts,
                     )  # fmt: skip
                     link = await refresh()
                     continue

@@ -126,6 +126,21 @@ async def test_an_expired_link_is_refreshed_and_the_upload_succeeds(
     assert len(fresh) == 1
 
 
+async def test_fresh_links_do_not_use_up_the_retries(storage: FakeStorage, tmp_path: Path) -> None:
+    """Expired links and refusals mixed: every refresh is free, every refusal counts, so an
+    upload that meets attempts - 1 refusals and as many expiries still succeeds."""
+    path, data = photo(tmp_path, "a.jpg", 10_000)
+    refusals = FAST_RETRY.attempts - 1
+    storage.plan("k", *[step for _ in range(refusals) for step in (Expire(), Reply(503))])
+
+    async def refresh() -> str:
+        return storage.link("k")
+
+    async with Transfer(retry=FAST_RETRY) as transfer:
+        await transfer.put_file(path, storage.link("k"), name="a.jpg", refresh=refresh)
+    assert storage.objects["k"] == data
+
+
 async def test_an_expired_link_without_a_refresher_says_so(
     storage: FakeStorage, tmp_path: Path
 ) -> None:
