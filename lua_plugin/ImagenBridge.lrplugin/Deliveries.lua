@@ -56,8 +56,8 @@ function Deliveries.done(photos, to)
 end
 
 --- Adds the outcome of delivering photos to `to` to summary; before = Deliveries.done() as
--- it was before this run. Returns how many photos were delivered now.
-function Deliveries.report(summary, photos, to, before)
+-- it was before this run; stopped: the delivery ended early (the job failed).
+function Deliveries.report(summary, photos, to, before, stopped)
   local name = DeliverDialog.targetName(to)
   local delivered, again, firstUrl = 0, 0, nil
   local failed, notSent, changed = {}, {}, {}
@@ -79,7 +79,8 @@ function Deliveries.report(summary, photos, to, before)
         reason = delivery.error or (name .. " answered " .. tostring(delivery.status)),
       }
     elseif photo.state == "ready" or photo.state == "applied" then
-      notSent[#notSent + 1] = { name = photoName(photo), reason = "Imagen exported no JPEG for it" }
+      local reason = stopped and "the delivery stopped before it" or "Imagen exported no JPEG for it"
+      notSent[#notSent + 1] = { name = photoName(photo), reason = reason }
     else
       notSent[#notSent + 1] = {
         name = photoName(photo), reason = "Imagen did not edit it" .. (photo.reason and (": " .. photo.reason) or ""),
@@ -101,7 +102,6 @@ function Deliveries.report(summary, photos, to, before)
   local problems = summary.problems
   summary:list("Changed to fit " .. name .. "'s rules:", changed)
   summary.problems = problems  -- a name made to fit is not a problem
-  return delivered
 end
 
 return Deliveries

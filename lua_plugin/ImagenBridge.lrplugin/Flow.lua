@@ -384,7 +384,7 @@ local function deliver(context)
     local message = type(ended.error) == "table" and ended.error.message or "no reason given"
     summary:add("The delivery to " .. name .. " stopped: " .. tostring(message))
   end
-  Deliveries.report(summary, photos, spec.to, before)
+  Deliveries.report(summary, photos, spec.to, before, ended.state == "failed")
   summary:show()
 end
 

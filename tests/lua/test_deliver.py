@@ -268,6 +268,7 @@ def test_tags_imagekit_refuses_stop_the_delivery_before_any_upload(world: World)
     assert "The delivery to ImageKit stopped: " in summary["info"]
     assert "ImageKit does not allow '%' in tags" in summary["info"]
     assert "Nothing was delivered to ImageKit." in summary["info"]
+    assert "A.jpg: the delivery stopped before it" in summary["info"]
     assert world.bridge.api("GET", f"/jobs/{job}")["state"] == "failed"
     assert all(not p["deliveries"] for p in bridge_photos(world, job).values())
     # Tags fixed, the same job delivers.
