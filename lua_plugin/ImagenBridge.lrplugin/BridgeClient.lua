@@ -203,6 +203,12 @@ function BridgeClient:cancel(id)
   return self:request("POST", "/jobs/" .. urlEncode(id) .. "/cancel")
 end
 
+--- POST /v1/jobs/{id}/deliver: spec = {to=, folder=, tags={...}}; answers the job, running.
+function BridgeClient:deliver(id, spec)
+  local body = { to = spec.to, folder = spec.folder, tags = Json.array(spec.tags or {}) }
+  return self:request("POST", "/jobs/" .. urlEncode(id) .. "/deliver", body)
+end
+
 --- reports: list of {index=, applied=, reason=}.
 function BridgeClient:applied(id, reports)
   return self:request("POST", "/jobs/" .. urlEncode(id) .. "/applied", { photos = Json.array(reports) })

@@ -14,6 +14,8 @@ local LrView = import "LrView"
 
 local ApplySettings = require "ApplySettings"
 local BridgeClient = require "BridgeClient"
+local DeliverDialog = require "DeliverDialog"
+local Deliveries = require "Deliveries"
 local EditDialog = require "EditDialog"
 local JobProgress = require "JobProgress"
 local JobStore = require "JobStore"
@@ -300,6 +302,92 @@ local function jobs(context)
   end
 end
 
+-- The bridge's refusals of a delivery, said in the photographer's terms.
+local function deliveryRefused(job, err)
+  if err.status == 409 then
+    return "Job " .. tostring(job.label or job.id) .. " is still running at the bridge (" .. err.message
+      .. "). Deliver it once it is done: Library > Plug-in Extras > Imagen Jobs... shows how far it is."
+  elseif err.status == 422 then
+    return "The bridge cannot deliver job " .. tostring(job.label or job.id) .. ": " .. err.message
+      .. " Only photos edited with \"Export JPEGs too\" (or Smart Editing) can be delivered."
+  end
+  return "The bridge did not start the delivery: " .. err.message
+end
+
+local function deliver(context)
+  local title = "Deliver Exported Photos"
+  local client = connect(title)
+  if not client then
+    return
+  end
+  local list, err = client:jobs(nil, 50)
+  if not list then
+    LrDialogs.message(title, err.message, "critical")
+    return
+  end
+  local exporting = DeliverDialog.exporting(list)
+  if #exporting == 0 then
+    LrDialogs.message(title, "None of the bridge's jobs exported JPEGs, so there is nothing to deliver. "
+      .. "Choose Edit with Imagen... with \"Export JPEGs too\" turned on, then deliver that job.", "info")
+    return
+  end
+  local job, spec = DeliverDialog.present(context, exporting)
+  if not job then
+    return
+  end
+  local name = DeliverDialog.targetName(spec.to)
+  local photos, started
+  photos, err = client:photos(job.id, nil, false)
+  if photos then
+    started, err = client:deliver(job.id, spec)
+  end
+  if not started then
+    LrDialogs.message(title, photos and deliveryRefused(job, err) or err.message, "critical")
+    return
+  end
+  local before = Deliveries.done(photos, spec.to)
+  Log:infof("job %s: delivering to %s", job.id, spec.to)
+  local summary = Summary.new(title)
+  local label = tostring(job.label or job.id)
+  local ended = started
+  if not JobStore.ENDED_STATES[started.state] then
+    local scope = LrProgressScope { title = "Delivering " .. label .. " to " .. name, functionContext = context }
+    scope:setCancelable(true)
+    local caption = function() return "Delivering exported photos to " .. name end
+    scope:setCaption(caption())
+    ended, err = JobProgress.watch(client, job.id, scope, { caption = caption, detach = true })
+    scope:done()
+    if not ended then
+      if err then
+        summary.problems = true
+        summary:add(err.message)
+        summary:add("")
+        summary:add("Once the bridge answers again, choose Deliver Exported Photos... again for job " .. label
+          .. ": photos already delivered are not sent twice, the others are sent.")
+      else
+        summary:add(string.format("You stopped waiting; the bridge goes on delivering job %s to %s. Choose "
+          .. "Deliver Exported Photos... again later to see the outcome: nothing delivered is sent twice.",
+          label, name))
+      end
+      summary:show()
+      return
+    end
+  end
+  photos, err = client:photos(job.id, nil, false)
+  if not photos then
+    LrDialogs.message(title, err.message, "critical")
+    return
+  end
+  summary:add("Job " .. label .. ":")
+  if ended.state == "failed" then
+    summary.problems = true
+    local message = type(ended.error) == "table" and ended.error.message or "no reason given"
+    summary:add("The delivery to " .. name .. " stopped: " .. tostring(message))
+  end
+  Deliveries.report(summary, photos, spec.to, before, ended.state == "failed")
+  summary:show()
+end
+
 function Flow.edit()
   run("Edit with Imagen", edit)
 end
@@ -310,6 +398,10 @@ end
 
 function Flow.jobs()
   run("Imagen Jobs", jobs)
+end
+
+function Flow.deliver()
+  run("Deliver Exported Photos", deliver)
 end
 
 return Flow

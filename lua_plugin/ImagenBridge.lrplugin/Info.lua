@@ -7,11 +7,13 @@ nothing here may require or import. The VERSION matches the bridge's package ver
 local editTitle = LOC "$$$/ImagenBridge/Menu/Edit=Edit with Imagen..."
 local applyTitle = LOC "$$$/ImagenBridge/Menu/Apply=Apply Finished Imagen Edits"
 local jobsTitle = LOC "$$$/ImagenBridge/Menu/Jobs=Imagen Jobs..."
+local deliverTitle = LOC "$$$/ImagenBridge/Menu/Deliver=Deliver Exported Photos..."
 
 local menuItems = {
   { title = editTitle, file = "EditWithImagen.lua", enabledWhen = "photosSelected" },
   { title = applyTitle, file = "ApplyFinished.lua" },
   { title = jobsTitle, file = "ImagenJobs.lua" },
+  { title = deliverTitle, file = "DeliverExported.lua" },
 }
 
 return {

@@ -1,6 +1,7 @@
 --[[ Follows a bridge job in an LrProgressScope: one caption per stage, fed by the bridge's
 long poll (GET /v1/jobs/{id}?since=REV&wait=S), so Lightroom stays responsive between
-answers. The scope's cancel button cancels the bridge job.
+answers. The scope's cancel button cancels the bridge job, or (options.detach) only stops
+waiting for it.
 ]]
 
 local LrTasks = import "LrTasks"
@@ -48,26 +49,31 @@ function JobProgress.caption(job)
 end
 
 -- Shows the job's progress; the caption only when it changed. Returns the caption.
-local function show(scope, job, shown)
-  local c = job.counts or {}
-  local total = tonumber(job.photos_total) or 0
-  local ended = (c.ready or 0) + (c.applied or 0) + (c.failed or 0) + (c.canceled or 0)
-  local caption = JobProgress.caption(job)
+-- A custom caption (a later step, such as delivery) leaves the photo counts out.
+local function show(scope, job, shown, options)
+  local caption = (options.caption or JobProgress.caption)(job)
   if caption ~= shown then
     scope:setCaption(caption)
   end
-  if total > 0 then
-    scope:setPortionComplete(ended, total)
+  local c = job.counts or {}
+  local total = tonumber(job.photos_total) or 0
+  if total > 0 and not options.caption then
+    scope:setPortionComplete((c.ready or 0) + (c.applied or 0) + (c.failed or 0) + (c.canceled or 0), total)
   end
   return caption
 end
 
 --- Waits for the job to end. Returns the ended job; or nil and an error; or nil, nil and
--- the last job seen when the photographer canceled (the bridge job is canceled too).
-function JobProgress.watch(client, jobId, scope)
+-- the last job seen when the photographer canceled (the bridge job is canceled too, unless
+-- options.detach). options.caption(job) replaces JobProgress.caption.
+function JobProgress.watch(client, jobId, scope, options)
+  options = options or {}
   local since, last, failures, shown = nil, nil, 0, nil
   while true do
-    if scope:isCanceled() then
+    if scope:isCanceled() and options.detach then
+      Log:infof("job %s: stopped waiting in Lightroom", jobId)
+      return nil, nil, last
+    elseif scope:isCanceled() then
       Log:infof("job %s: canceled in Lightroom", jobId)
       local canceled, err = client:cancel(jobId)
       if not canceled then
@@ -80,7 +86,7 @@ function JobProgress.watch(client, jobId, scope)
       failures = 0
       last = job
       since = tonumber(job.revision) or since
-      shown = show(scope, job, shown)
+      shown = show(scope, job, shown, options)
       if JobProgress.ENDED[job.state] then
         return job
       end

@@ -19,6 +19,7 @@ import httpx
 
 START_LIMIT_S = 60.0
 SERVE = "from bridge.cli import main; main()"
+KEY_PREFIXES = ("IMAGEN_", "IMGWIRE_", "IMAGEKIT_")
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Bridge:
     config_dir: Path
     data_dir: Path
     processing_s: float = 0.3
+    env: dict[str, str] = field(default_factory=dict)  # more settings, e.g. emulator faults
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
     token: str = ""
@@ -39,12 +41,14 @@ class Bridge:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEN_")}
+        # No Imagen or delivery keys of the machine's: the embedded emulators stand in.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(KEY_PREFIXES)}
         env.update(
             IMAGEN_BRIDGE_CONFIG_DIR=str(self.config_dir),
             IMAGEN_BRIDGE_DATA_DIR=str(self.data_dir),
             IMAGEN_EMULATOR_FAULT_PROCESSING_S=str(self.processing_s),
         )
+        env.update(self.env)
         server_json = self.config_dir / "server.json"
         server_json.unlink(missing_ok=True)
         with self.log.open("ab") as log:

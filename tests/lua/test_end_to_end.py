@@ -42,10 +42,15 @@ class World:
         return Lightroom(state or self.shoot.state, plugin_dir=self.plugin_dir, **kwargs)
 
 
-def make_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, processing_s: float) -> World:
+def make_world(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    processing_s: float,
+    env: dict[str, str] | None = None,
+) -> World:
     config, data = tmp_path / "config", tmp_path / "data"
     monkeypatch.setenv("IMAGEN_BRIDGE_CONFIG_DIR", str(config))
-    bridge = Bridge(config, data, processing_s=processing_s)
+    bridge = Bridge(config, data, processing_s=processing_s, env=env or {})
     bridge.start()
     plugin_dir = install(
         tmp_path / "Application Support" / "Adobe" / "Lightroom" / "Modules"

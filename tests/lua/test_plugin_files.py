@@ -10,7 +10,8 @@ from bridge import __version__
 from tests.lua.lightroom import PLUGIN_DIR, TOOLKIT_ID, Lightroom
 
 MENU_TITLES = ["Edit with Imagen...", "Apply Finished Imagen Edits", "Imagen Jobs..."]
-MENU_SCRIPTS = {"EditWithImagen.lua", "ApplyFinished.lua", "ImagenJobs.lua"}
+MENU_TITLES += ["Deliver Exported Photos..."]
+MENU_SCRIPTS = {"EditWithImagen.lua", "ApplyFinished.lua", "ImagenJobs.lua", "DeliverExported.lua"}
 MODULES = sorted(
     p.stem for p in PLUGIN_DIR.glob("*.lua") if p.name not in MENU_SCRIPTS | {"Info.lua"}
 )
