@@ -31,6 +31,21 @@ class RedactingFormatter(logging.Formatter):
         return text
 
 
+class _ClientErrorsWithoutTraceback(logging.Filter):
+    """A malformed request (a request line over 8 KB, bad framing) is the client's error:
+    aiohttp answers it with 400 and logs it with a traceback; keep the line, drop the trace."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if record.name.startswith("aiohttp") and type(error).__name__ in _CLIENT_ERRORS:
+            record.exc_info = None
+            record.msg = f"{record.msg}: {error}"
+        return True
+
+
+_CLIENT_ERRORS = frozenset({"LineTooLong", "BadHttpMessage", "BadStatusLine", "InvalidHeader"})
+
+
 def setup_logging(data_dir: Path, secrets: Iterable[str]) -> list[logging.Handler]:
     """Send every log record at INFO and above to ``<data_dir>/server.log`` and stderr.
 
@@ -47,6 +62,7 @@ def setup_logging(data_dir: Path, secrets: Iterable[str]) -> list[logging.Handle
     root = logging.getLogger()
     for handler in handlers:
         handler.setFormatter(formatter)
+        handler.addFilter(_ClientErrorsWithoutTraceback())
         root.addHandler(handler)
     root.setLevel(logging.INFO)
     return handlers
