@@ -84,7 +84,7 @@ async def _serve(
         settings.port if port is None else port,
         # jobs left unfinished are resumed once the API answers (run_server), and orphans
         # of other processes keep being adopted while it serves
-        functools.partial(JobEngine.open, notice=notice, resume=False, adopt=True),
+        functools.partial(JobEngine.open, notice=notice, resume=False, adopt=True, isolate=True),
         stop,
         on_ready=ready,
     )

@@ -94,7 +94,7 @@ from bridge.jobs.results import merge_photos
 from bridge.jobs.runner import EditRequest, ProjectState, run_edit
 from bridge.jobs.store import Store, dumps, from_db, to_db
 from bridge.settings import Settings
-from bridge.transfer import Transfer
+from bridge.transfer import Transfer, TransferProcess
 from bridge.workers import follow_parent
 from bridge.xmp.journal import new_merge_id
 
@@ -128,7 +128,7 @@ class JobEngine(JobBook):
         settings: Settings,
         store: Store,
         client: ImagenClient,
-        transfer: Transfer,
+        transfer: Transfer | TransferProcess,
         backend: str,
         *,
         logger: logging.Logger,
@@ -147,6 +147,7 @@ class JobEngine(JobBook):
         self._stopping = False
         self._renewer: asyncio.Task[None] | None = None
         self.adopt = False
+        self.isolate = False
         self._sinks: dict[str, Callable[[RunEvent], None]] = {}
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -163,25 +164,29 @@ class JobEngine(JobBook):
         demo: bool = False,
         emulator: EmulatorConfig | None = None,
         transfers: int | None = None,
+        isolate: bool = False,
     ) -> AsyncIterator[JobEngine]:
         """Open the store and the backend.
 
         ``resume`` picks up every orphaned job now; ``adopt`` (the server) keeps doing
-        so, for jobs queued by other processes or left by one that died.
+        so, for jobs queued by other processes or left by one that died. ``isolate`` (the
+        server) moves the CPU-heavy work, transfers and sidecar merges, into helper
+        processes, so the caller's event loop never waits for the GIL meanwhile.
         """
         log = logger or logging.getLogger("bridge.jobs")
+        moving = TransferProcess if isolate else Transfer
         async with (
             Store.open(settings.data_dir) as store,
             open_backend(
                 settings, notice=notice, logger=log, demo=demo, emulator=emulator
             ) as backend,
-            Transfer(concurrency=transfers or settings.transfers, logger=log) as transfer,
+            moving(concurrency=transfers or settings.transfers, logger=log) as transfer,
         ):
             engine = cls(
                 settings, store, backend.client, transfer, backend.name,
                 logger=log, max_jobs=settings.max_jobs,
             )  # fmt: skip
-            engine.adopt = adopt
+            engine.adopt, engine.isolate = adopt, isolate
             engine._renewer = asyncio.create_task(engine._housekeeping(), name="job-leases")
             try:
                 if adopt:
@@ -736,10 +741,10 @@ class JobEngine(JobBook):
     async def _merge(
         self, pairs: list[tuple[Path, Path, int]], merge_id: str, naming: str
     ) -> dict[int, dict[str, str | None]]:
-        """Merging is seconds of CPU-bound Python: a serving engine (``adopt``) does it in a
-        process of its own, so the API's event loop never waits for the GIL meanwhile."""
+        """Merging is seconds of CPU-bound Python: an ``isolate`` engine does it in a process
+        of its own."""
         args = (pairs, self.settings.data_dir, merge_id, naming)
-        if not self.adopt:
+        if not self.isolate:
             return await asyncio.to_thread(merge_photos, *args)
         if self._merger is None:
             # spawn: this process has threads, which a fork would copy with their locks held

@@ -60,6 +60,7 @@ from bridge.transfer import (
     RetryPolicy,
     Transfer,
     TransferError,
+    TransferProcess,
     md5_base64,
     plan_parts,
     safe_file_name,
@@ -138,7 +139,7 @@ async def run_edit(
     logger: logging.Logger | None = None,
     states: Sequence[ProjectState] | None = None,
     checkpoint: Checkpoint | None = None,
-    transfer: Transfer | None = None,
+    transfer: Transfer | TransferProcess | None = None,
 ) -> RunResult:
     """Run every planned project (concurrently) and report each photo's outcome.
 
@@ -259,7 +260,7 @@ class _Runner:
             exports=tuple(state.exports.get(photo.path, ())),
         )
 
-    async def run_project(self, state: ProjectState, transfer: Transfer) -> None:
+    async def run_project(self, state: ProjectState, transfer: Transfer | TransferProcess) -> None:
         """Progress events name their project, so same-named files never mix."""
         index = state.project.index
 
@@ -285,7 +286,7 @@ class _ProjectRun:
         self,
         runner: _Runner,
         state: ProjectState,
-        transfer: Transfer,
+        transfer: Transfer | TransferProcess,
         on_bytes: Callable[[ProgressEvent], None],
     ) -> None:
         self.runner = runner

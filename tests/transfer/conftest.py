@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bridge.transfer import RetryPolicy
+from bridge.transfer import RetryPolicy, Transfer, TransferProcess
 from tests.transfer.storage_double import FakeStorage
 
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
@@ -43,3 +43,13 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
     monkeypatch.setattr(asyncio, "sleep", recording_sleep)
     return seen
+
+
+Mover = type[Transfer] | type[TransferProcess]
+
+
+@pytest.fixture(params=["in-process", "own-process"])
+def mover(request: pytest.FixtureRequest) -> Mover:
+    """Transfer, and TransferProcess (the same calls in a helper process): both must behave
+    alike, so every test that takes this runs against each."""
+    return Transfer if request.param == "in-process" else TransferProcess

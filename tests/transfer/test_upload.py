@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bridge.transfer import ProgressEvent, Transfer, TransferError, md5_base64
-from tests.transfer.conftest import FAST_RETRY
+from tests.transfer.conftest import FAST_RETRY, Mover
 from tests.transfer.storage_double import Drop, Expire, FakeStorage, Reply
 
 MiB = 2**20
@@ -24,11 +24,13 @@ def photo(tmp_path: Path, name: str, size: int) -> tuple[Path, bytes]:
 
 
 async def test_put_streams_exact_length_with_empty_content_type(
-    storage: FakeStorage, tmp_path: Path
+    storage: FakeStorage,
+    tmp_path: Path,
+    mover: Mover,
 ) -> None:
     path, data = photo(tmp_path, "Hochzeit Müller 東京.NEF", 3 * MiB + 17)
     events: list[ProgressEvent] = []
-    async with Transfer(retry=FAST_RETRY, on_progress=events.append) as transfer:
+    async with mover(retry=FAST_RETRY, on_progress=events.append) as transfer:
         await transfer.put_file(path, storage.link("k1"), name=path.name)
 
     assert storage.objects["k1"] == data
@@ -43,10 +45,12 @@ async def test_put_streams_exact_length_with_empty_content_type(
 
 
 async def test_put_sends_content_md5_when_one_was_registered(
-    storage: FakeStorage, tmp_path: Path
+    storage: FakeStorage,
+    tmp_path: Path,
+    mover: Mover,
 ) -> None:
     path, data = photo(tmp_path, "a.jpg", 100_000)
-    async with Transfer(retry=FAST_RETRY) as transfer:
+    async with mover(retry=FAST_RETRY) as transfer:
         await transfer.put_file(path, storage.link("k"), name="a.jpg", content_md5=md5_base64(path))
         with pytest.raises(TransferError) as caught:
             await transfer.put_file(
@@ -60,12 +64,15 @@ async def test_put_sends_content_md5_when_one_was_registered(
 
 
 async def test_a_dropped_upload_is_sent_again_and_logged_without_the_signature(
-    storage: FakeStorage, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    storage: FakeStorage,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    mover: Mover,
 ) -> None:
     path, data = photo(tmp_path, "IMG_7.CR3", 2 * MiB)
     storage.plan("k", Drop(after=300_000))
     with caplog.at_level(logging.INFO):
-        async with Transfer(retry=FAST_RETRY) as transfer:
+        async with mover(retry=FAST_RETRY) as transfer:
             await transfer.put_file(path, storage.link("k"), name=path.name)
     assert storage.objects["k"] == data
     assert len(storage.seen) == 2
@@ -96,10 +103,12 @@ async def test_throttling_is_retried_after_the_servers_retry_after(
     assert "retrying in 1.0 s" in caplog.text
 
 
-async def test_retries_give_up_with_a_retryable_error(storage: FakeStorage, tmp_path: Path) -> None:
+async def test_retries_give_up_with_a_retryable_error(
+    storage: FakeStorage, tmp_path: Path, mover: Mover
+) -> None:
     path, _ = photo(tmp_path, "a.jpg", 1000)
     storage.plan("k", *[Reply(500)] * 4)
-    async with Transfer(retry=FAST_RETRY) as transfer:
+    async with mover(retry=FAST_RETRY) as transfer:
         with pytest.raises(TransferError) as caught:
             await transfer.put_file(path, storage.link("k"), name="a.jpg")
     error = caught.value
@@ -110,7 +119,9 @@ async def test_retries_give_up_with_a_retryable_error(storage: FakeStorage, tmp_
 
 
 async def test_an_expired_link_is_refreshed_and_the_upload_succeeds(
-    storage: FakeStorage, tmp_path: Path
+    storage: FakeStorage,
+    tmp_path: Path,
+    mover: Mover,
 ) -> None:
     path, data = photo(tmp_path, "a.jpg", 500_000)
     storage.plan("k", Expire())
@@ -120,13 +131,15 @@ async def test_an_expired_link_is_refreshed_and_the_upload_succeeds(
         fresh.append(storage.link("k"))
         return fresh[-1]
 
-    async with Transfer(retry=FAST_RETRY) as transfer:
+    async with mover(retry=FAST_RETRY) as transfer:
         await transfer.put_file(path, storage.link("k"), name="a.jpg", refresh=refresh)
     assert storage.objects["k"] == data
     assert len(fresh) == 1
 
 
-async def test_fresh_links_do_not_use_up_the_retries(storage: FakeStorage, tmp_path: Path) -> None:
+async def test_fresh_links_do_not_use_up_the_retries(
+    storage: FakeStorage, tmp_path: Path, mover: Mover
+) -> None:
     """Expired links and refusals mixed: every refresh is free, every refusal counts, so an
     upload that meets attempts - 1 refusals and as many expiries still succeeds."""
     path, data = photo(tmp_path, "a.jpg", 10_000)
@@ -136,17 +149,19 @@ async def test_fresh_links_do_not_use_up_the_retries(storage: FakeStorage, tmp_p
     async def refresh() -> str:
         return storage.link("k")
 
-    async with Transfer(retry=FAST_RETRY) as transfer:
+    async with mover(retry=FAST_RETRY) as transfer:
         await transfer.put_file(path, storage.link("k"), name="a.jpg", refresh=refresh)
     assert storage.objects["k"] == data
 
 
 async def test_an_expired_link_without_a_refresher_says_so(
-    storage: FakeStorage, tmp_path: Path
+    storage: FakeStorage,
+    tmp_path: Path,
+    mover: Mover,
 ) -> None:
     path, _ = photo(tmp_path, "a.jpg", 1000)
     storage.plan("k", Expire())
-    async with Transfer(retry=FAST_RETRY) as transfer:
+    async with mover(retry=FAST_RETRY) as transfer:
         with pytest.raises(TransferError) as caught:
             await transfer.put_file(path, storage.link("k"), name="a.jpg")
     error = caught.value
@@ -160,9 +175,11 @@ async def test_an_expired_link_without_a_refresher_says_so(
     assert len(storage.seen) == 1
 
 
-async def test_other_refusals_are_not_retried(storage: FakeStorage, tmp_path: Path) -> None:
+async def test_other_refusals_are_not_retried(
+    storage: FakeStorage, tmp_path: Path, mover: Mover
+) -> None:
     path, _ = photo(tmp_path, "a.jpg", 1000)
-    async with Transfer(retry=FAST_RETRY) as transfer:
+    async with mover(retry=FAST_RETRY) as transfer:
         with pytest.raises(TransferError) as caught:
             await transfer.put_file(path, storage.origin + "/o/k?X-Amz-Signature=forged", name="a")
     assert (caught.value.code, caught.value.retryable, caught.value.link_expired) == (
@@ -174,9 +191,9 @@ async def test_other_refusals_are_not_retried(storage: FakeStorage, tmp_path: Pa
 
 
 @pytest.mark.parametrize("link", ["not a url", "ftp://127.0.0.1/x", "http://[::1"])
-async def test_unusable_links_fail_at_once(tmp_path: Path, link: str) -> None:
+async def test_unusable_links_fail_at_once(tmp_path: Path, link: str, mover: Mover) -> None:
     path, _ = photo(tmp_path, "a.jpg", 10)
-    async with Transfer(retry=FAST_RETRY) as transfer:
+    async with mover(retry=FAST_RETRY) as transfer:
         with pytest.raises(TransferError) as caught:
             await transfer.put_file(path, link, name="a.jpg")
     assert caught.value.retryable is False
@@ -184,18 +201,22 @@ async def test_unusable_links_fail_at_once(tmp_path: Path, link: str) -> None:
 
 
 async def test_a_missing_file_fails_before_any_request(
-    storage: FakeStorage, tmp_path: Path
+    storage: FakeStorage,
+    tmp_path: Path,
+    mover: Mover,
 ) -> None:
-    async with Transfer(retry=FAST_RETRY) as transfer:
+    async with mover(retry=FAST_RETRY) as transfer:
         with pytest.raises(TransferError, match=r"Cannot read gone\.nef"):
             await transfer.put_file(tmp_path / "gone.nef", storage.link("k"), name="gone.nef")
     assert storage.seen == []
 
 
-async def test_an_unreadable_file_is_a_transfer_error(storage: FakeStorage, tmp_path: Path) -> None:
+async def test_an_unreadable_file_is_a_transfer_error(
+    storage: FakeStorage, tmp_path: Path, mover: Mover
+) -> None:
     folder = tmp_path / "IMG_1.NEF"  # a folder where a photo should be
     folder.mkdir()
-    async with Transfer(retry=FAST_RETRY) as transfer:
+    async with mover(retry=FAST_RETRY) as transfer:
         with pytest.raises(TransferError) as caught:
             await transfer.put_file(folder, storage.link("k"), name="IMG_1.NEF")
     assert (caught.value.code, caught.value.retryable) == ("LocalReadFailed", False)
@@ -203,11 +224,13 @@ async def test_an_unreadable_file_is_a_transfer_error(storage: FakeStorage, tmp_
 
 
 async def test_a_file_that_shrinks_between_tries_is_not_sent_short(
-    storage: FakeStorage, tmp_path: Path
+    storage: FakeStorage,
+    tmp_path: Path,
+    mover: Mover,
 ) -> None:
     path, _ = photo(tmp_path, "a.jpg", 400_000)
     storage.plan("k", Reply(503))
-    async with Transfer(retry=FAST_RETRY) as transfer:
+    async with mover(retry=FAST_RETRY) as transfer:
         task = asyncio.create_task(transfer.put_file(path, storage.link("k"), name="a.jpg"))
         while not storage.seen:
             await asyncio.sleep(0.001)
@@ -219,7 +242,9 @@ async def test_a_file_that_shrinks_between_tries_is_not_sent_short(
 
 
 async def test_multipart_parts_run_in_parallel_and_a_dropped_part_is_resent(
-    storage: FakeStorage, tmp_path: Path
+    storage: FakeStorage,
+    tmp_path: Path,
+    mover: Mover,
 ) -> None:
     part_size = 5 * MiB
     path, data = photo(tmp_path, "pano.jpg", 2 * part_size + 12345)
@@ -228,7 +253,7 @@ async def test_multipart_parts_run_in_parallel_and_a_dropped_part_is_resent(
     landed: list[int] = []
     events: list[ProgressEvent] = []
     urls = {n: storage.link("big", part=n) for n in (1, 2, 3)}
-    async with Transfer(retry=FAST_RETRY, on_progress=events.append) as transfer:
+    async with mover(retry=FAST_RETRY, on_progress=events.append) as transfer:
         await transfer.put_multipart(
             path, urls, part_size, name="pano.jpg", on_part_done=landed.append
         )
@@ -242,13 +267,15 @@ async def test_multipart_parts_run_in_parallel_and_a_dropped_part_is_resent(
 
 
 async def test_an_expired_part_link_ends_the_upload_saying_so(
-    storage: FakeStorage, tmp_path: Path
+    storage: FakeStorage,
+    tmp_path: Path,
+    mover: Mover,
 ) -> None:
     part_size = 5 * MiB
     path, _ = photo(tmp_path, "pano.jpg", 2 * part_size)
     storage.plan("big", Expire(), part=2)
     urls = {n: storage.link("big", part=n) for n in (1, 2)}
-    async with Transfer(retry=FAST_RETRY) as transfer:
+    async with mover(retry=FAST_RETRY) as transfer:
         with pytest.raises(TransferError) as caught:
             await transfer.put_multipart(path, urls, part_size, name="pano.jpg")
     error = caught.value
@@ -258,14 +285,16 @@ async def test_an_expired_part_link_ends_the_upload_saying_so(
 
 
 async def test_a_resumed_multipart_upload_skips_parts_already_done(
-    storage: FakeStorage, tmp_path: Path
+    storage: FakeStorage,
+    tmp_path: Path,
+    mover: Mover,
 ) -> None:
     part_size = 5 * MiB
     path, data = photo(tmp_path, "pano.jpg", 3 * part_size)
     storage.parts["big"][1] = data[:part_size]
     urls = {n: storage.link("big", part=n) for n in (2, 3)}
     events: list[ProgressEvent] = []
-    async with Transfer(retry=FAST_RETRY, on_progress=events.append) as transfer:
+    async with mover(retry=FAST_RETRY, on_progress=events.append) as transfer:
         await transfer.put_multipart(path, urls, part_size, name="pano.jpg", done_parts={1})
     assert storage.assembled("big") == data
     assert sorted(s.part for s in storage.seen if s.part) == [2, 3]
@@ -273,10 +302,12 @@ async def test_a_resumed_multipart_upload_skips_parts_already_done(
 
 
 async def test_an_unusable_part_list_is_refused_before_sending(
-    storage: FakeStorage, tmp_path: Path
+    storage: FakeStorage,
+    tmp_path: Path,
+    mover: Mover,
 ) -> None:
     path, _ = photo(tmp_path, "pano.jpg", 11 * MiB)  # 3 parts of 5 MiB
-    async with Transfer(retry=FAST_RETRY) as transfer:
+    async with mover(retry=FAST_RETRY) as transfer:
         with pytest.raises(TransferError, match=r"no link for part\(s\) 3") as caught:
             await transfer.put_multipart(path, {1: "u", 2: "u"}, 5 * MiB, name="pano.jpg")
         assert caught.value.code == "InvalidPartList"
@@ -290,12 +321,14 @@ async def test_an_unusable_part_list_is_refused_before_sending(
 
 
 async def test_one_semaphore_bounds_sockets_across_files_and_parts(
-    storage: FakeStorage, tmp_path: Path
+    storage: FakeStorage,
+    tmp_path: Path,
+    mover: Mover,
 ) -> None:
     part_size = 5 * MiB
     storage.delay = 0.05
     files = [photo(tmp_path, f"p{i}.jpg", 2 * part_size) for i in range(3)]
-    async with Transfer(retry=FAST_RETRY, concurrency=2) as transfer:
+    async with mover(retry=FAST_RETRY, concurrency=2) as transfer:
         await asyncio.gather(
             *(
                 transfer.put_multipart(

@@ -1,0 +1,120 @@
+"""What only TransferProcess has: a helper process that can die, callbacks answered across
+the process boundary, and names that must survive the trip. Everything Transfer does is
+checked against both in test_upload and test_download (the ``mover`` fixture)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from bridge.transfer import TransferError, TransferProcess
+from tests.transfer.conftest import FAST_RETRY
+from tests.transfer.storage_double import Expire, FakeStorage, Reply
+
+MiB = 2**20
+
+
+async def test_a_killed_helper_fails_its_calls_retryably_and_the_next_call_gets_a_new_one(
+    storage: FakeStorage, tmp_path: Path
+) -> None:
+    storage.objects["o"] = os.urandom(MiB)
+    storage.plan("o", Reply(503, retry_after="30"))  # keeps the first call open in the child
+    async with TransferProcess(retry=FAST_RETRY) as transfer:
+        first = transfer.pid
+        assert first is not None and first != os.getpid()
+        call = asyncio.create_task(transfer.download(storage.link("o"), tmp_path, "a.jpg"))
+        while not storage.seen:
+            await asyncio.sleep(0.01)
+        os.kill(first, signal.SIGKILL)
+        with pytest.raises(TransferError) as caught:
+            await call
+        assert caught.value.retryable
+        assert "transfer process ended" in str(caught.value)
+        assert caught.value.name == "a.jpg"
+
+        path = await transfer.download(storage.link("o"), tmp_path, "a.jpg")
+        assert path.read_bytes() == storage.objects["o"]
+        assert transfer.pid not in (None, first)
+    assert transfer.pid is None  # closed: the helper is gone
+
+
+@pytest.mark.parametrize("callback", ["refresh", "on_sending"])
+async def test_a_failing_callback_reaches_the_caller_unchanged(
+    storage: FakeStorage, tmp_path: Path, callback: str
+) -> None:
+    path = tmp_path / "a.jpg"
+    path.write_bytes(b"x" * 1000)
+    storage.plan("k", Expire())
+
+    class Refused(Exception):
+        pass
+
+    async def fails() -> str:
+        raise Refused("Imagen said no")
+
+    async with TransferProcess(retry=FAST_RETRY) as transfer:
+        with pytest.raises(Refused, match="Imagen said no"):
+            await transfer.put_file(path, storage.link("k"), name="a.jpg", **{callback: fails})
+        assert "k" not in storage.objects
+        # the helper is fine: the next call goes through
+        await transfer.put_file(path, storage.link("k2"), name="a.jpg")
+    assert storage.objects["k2"] == path.read_bytes()
+
+
+async def test_on_sending_is_answered_before_the_first_byte_goes(
+    storage: FakeStorage, tmp_path: Path
+) -> None:
+    path = tmp_path / "a.jpg"
+    path.write_bytes(b"x" * 1000)
+    seen_then: list[int] = []
+
+    async def sending() -> None:
+        await asyncio.sleep(0.1)  # a slow durable write: the child must wait for it
+        seen_then.append(len(storage.seen))
+
+    async with TransferProcess(retry=FAST_RETRY) as transfer:
+        await transfer.put_file(path, storage.link("k"), name="a.jpg", on_sending=sending)
+    assert seen_then == [0]
+    assert storage.objects["k"] == path.read_bytes()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux file names may be any bytes")
+async def test_names_that_are_not_utf8_survive_the_trip(
+    storage: FakeStorage, tmp_path: Path
+) -> None:
+    folder = tmp_path / os.fsdecode(b"Hochzeit \xff M\xfcller")  # Latin-1 bytes, not UTF-8
+    folder.mkdir()
+    source = folder / "IMG_1 東京 🎉.CR3"
+    source.write_bytes(os.urandom(300_000))
+    async with TransferProcess(retry=FAST_RETRY) as transfer:
+        await transfer.put_file(source, storage.link("k"), name=source.name)
+        storage.objects["o"] = source.read_bytes()
+        path = await transfer.download(storage.link("o"), folder, "IMG_1 東京 🎉.xmp")
+    assert storage.objects["k"] == source.read_bytes()
+    assert path == folder / "IMG_1 東京 🎉.xmp"
+    assert path.read_bytes() == source.read_bytes()
+
+
+async def test_a_canceled_upload_stops_in_the_helper(storage: FakeStorage, tmp_path: Path) -> None:
+    path = tmp_path / "big.CR3"
+    path.write_bytes(os.urandom(8 * MiB))
+    storage.delay = 30.0  # the storage holds the request once the body is in
+    async with TransferProcess(retry=FAST_RETRY) as transfer:
+        call = asyncio.create_task(transfer.put_file(path, storage.link("k"), name="big.CR3"))
+        while storage.in_flight == 0:
+            await asyncio.sleep(0.01)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        # the child dropped the connection: the storage's handler was cancelled with it
+        for _ in range(200):
+            if storage.in_flight == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert storage.in_flight == 0
+    assert "k" not in storage.objects
