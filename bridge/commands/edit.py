@@ -43,6 +43,7 @@ from bridge.jobs.models import (
 from bridge.jobs.options import HDR_EXPECTATION, SMART_EXPECTATION, expectation_for, tool_options
 from bridge.jobs.plan import (
     ImageKind,
+    Photo,
     Plan,
     PlanError,
     SkippedFile,
@@ -201,14 +202,14 @@ def _make_dirs(folder: Path, what: str) -> None:
         raise UsageError(f"{what} {folder} cannot be created: {exc.strerror or exc}") from None
 
 
-def check_room(out_dir: Path, photos: int) -> None:
+def check_room(out_dir: Path, photos: Sequence[Photo], *, images: bool, export: bool) -> None:
     """Refuse an output folder on a disk too full for the outputs, before any upload."""
     free = shutil.disk_usage(out_dir).free
-    need = room_needed(photos)
+    need = room_needed(photos, images=images, export=export)
     if free < need:
         raise UsageError(
-            f"Only {free // 2**20} MB free for {out_dir}; the outputs of {photos} photos need "
-            f"about {need // 2**20} MB. Free some space or choose another --out."
+            f"Only {free // 2**20} MB free for {out_dir}; the outputs of {len(photos)} photos "
+            f"need about {need // 2**20} MB. Free some space or choose another --out."
         )
 
 
@@ -368,7 +369,7 @@ async def edit_flow(
         refuse_shared_sidecars(plan)
     out_dir, created = choose_out_dir(args.out)
     try:
-        check_room(out_dir, len(plan.photos))
+        check_room(out_dir, plan.photos, images=args.smart or tools.hdr_merge, export=args.export)
         return await _edit_in(
             out_dir,
             plan,

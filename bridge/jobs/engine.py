@@ -25,7 +25,7 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -102,12 +102,21 @@ LEASE_S = 30.0
 PROFILE_CACHE_S = 600.0
 PROGRESS_EVERY_S = 0.5
 MIN_FREE_BYTES = 64 * 2**20
-OUTPUT_BYTES_PER_PHOTO = 4 * 2**20  # sidecars are small; DNGs and exports are not
+SIDECAR_BYTES = 256 * 2**10  # a returned sidecar, with room to spare
 
 
-def room_needed(photos: int) -> int:
-    """Free disk space a job's outputs need (checked before anything is downloaded)."""
-    return MIN_FREE_BYTES + OUTPUT_BYTES_PER_PHOTO * photos
+def room_needed(photos: Iterable[Photo], *, images: bool, export: bool) -> int:
+    """Free disk space a job's outputs need (checked before anything is downloaded).
+
+    A sidecar per photo, and about the photo's own size for each image that comes back: the
+    edited JPEG or DNG of a JPEG or DNG, an export, and with ``images`` (HDR merges, Smart
+    Editing) an image for every photo.
+    """
+    need = MIN_FREE_BYTES
+    for photo in photos:
+        back = int(images or photo.kind is ImageKind.JPEG or photo.is_dng) + int(export)
+        need += SIDECAR_BYTES + back * photo.size
+    return need
 
 
 def _new_job_id() -> str:
@@ -528,7 +537,11 @@ class JobEngine(JobBook):
             await self._job_update(job_id, "state = 'running', started_at = ?", (now_text(),))
         await self._recheck(job_id, request)
         states, photos = await self._project_states(job_id, request, out_dir)
-        if not await self._has_room(job_id, out_dir, photos):
+        coming = [photo for state in states for photo in state.project.photos]
+        need = room_needed(
+            coming, images=request.smart or request.tools.hdr_merge, export=request.export
+        )
+        if not await self._has_room(job_id, out_dir, need):
             return
         options, i2i = edit_options(request)
         edit = EditRequest(
@@ -562,7 +575,7 @@ class JobEngine(JobBook):
             )
         await self._finish(job_id, request, photos, job["merge_id"])
 
-    async def _has_room(self, job_id: str, out_dir: Path, photos: dict[Path, int]) -> bool:
+    async def _has_room(self, job_id: str, out_dir: Path, need: int) -> bool:
         """Refuse to start downloads into a disk that cannot hold them."""
         probe = out_dir
         while not probe.exists() and probe != probe.parent:
@@ -571,7 +584,6 @@ class JobEngine(JobBook):
             free = (await asyncio.to_thread(shutil.disk_usage, probe)).free
         except OSError:
             return True
-        need = room_needed(len(photos))
         if free >= need:
             return True
         await self._end(

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from bridge.cli import app
 from bridge.settings import EMULATOR_NOTICE
-from tests.jobs.helpers import files_under, make_photos
+from tests.jobs.helpers import disk_with, files_under, make_photos
 
 QUICK_ENV = {"IMAGEN_EMULATOR_FAULT_PROCESSING_S": "0.2"}
 
@@ -382,3 +382,30 @@ def test_an_output_folder_holding_only_desktop_litter_counts_as_empty(tmp_path: 
     (out / "IMG_1.xmp").write_text("mine")
     with pytest.raises(Exception, match="already holds files"):
         choose_out_dir(out)
+
+
+@pytest.mark.parametrize("export", [False, True])
+def test_an_output_disk_too_full_for_the_outputs_is_refused_before_any_upload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, export: bool
+) -> None:
+    """Sidecars need little room, so a nearly full disk still takes them; exported JPEGs
+    (about a photo's size each) need their own room, and are refused before anything goes."""
+    import shutil
+
+    photos = make_photos(tmp_path / "in", [f"IMG_{n}.CR2" for n in range(10)], size=2**20)
+    disk_with(monkeypatch, tmp_path, 72 * 2**20)  # the margin, sidecars, not 10 MB of JPEGs
+    assert shutil.disk_usage(tmp_path).free == 72 * 2**20
+    out = tmp_path / "out"
+    done = invoke("edit", *map(str, photos), "-p", "5700", "--out", str(out),
+                  *(["--export"] if export else []))  # fmt: skip
+    if export:
+        assert done.exit_code == 2, done.stderr
+        message = " ".join(done.stderr.split())
+        assert (
+            "Only 72 MB free" in message and "the outputs of 10 photos need about 76 MB" in message
+        )
+        assert EMULATOR_NOTICE not in done.stderr  # nothing was sent anywhere
+        assert not out.exists()
+    else:
+        assert done.exit_code == 0, done.stderr
+        assert len(list(out.rglob("*.xmp"))) == 10

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import struct
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from bridge.emulator.app import RunningEmulator
 from bridge.imagen import EditOptions, I2IEditOptions, ImagenClient
@@ -94,3 +98,16 @@ def files_under(folder: Path) -> dict[str, bytes]:
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
+
+
+def disk_with(monkeypatch: pytest.MonkeyPatch, under: Path, free: int) -> None:
+    """The disk holding ``under`` reports ``free`` bytes free (others report the truth)."""
+    real = shutil.disk_usage
+
+    def usage(path: Any) -> Any:
+        found = real(path)
+        if Path(path).is_relative_to(under):
+            return type(found)(found.total, found.total - free, free)
+        return found
+
+    monkeypatch.setattr(shutil, "disk_usage", usage)

@@ -30,7 +30,7 @@ from bridge.jobs.models import (
 from bridge.settings import Settings, load_settings
 from bridge.xmp.journal import Journal
 from tests.emulator_delivery.support import IMGWIRE_KEY, records
-from tests.jobs.helpers import make_photos
+from tests.jobs.helpers import disk_with, make_photos
 
 SAMPLES = ("exifr_IMG_5910_lightroom.xmp", "photoprism_canon_eos_6d.xmp")
 
@@ -398,3 +398,39 @@ async def test_hdr_frames_share_the_merged_dng_and_its_settings(
     merged = {p.hdr_output for p in photos}
     assert len(merged) == 1 and next(iter(merged), "").endswith("B_1_HDR.dng")
     assert all(p.develop_settings for p in photos)  # from the DNG's embedded XMP
+
+
+@pytest.mark.parametrize(
+    ("names", "fields", "fits"),
+    [
+        (["IMG_1.CR2", "IMG_2.CR2"], {}, True),  # sidecars only: a little room is plenty
+        (["IMG_1.CR2", "IMG_2.CR2"], {"export": True}, False),  # a JPEG per photo
+        (["a.jpg", "b.jpg"], {"profile_key": 5702}, False),  # an edited JPEG per JPEG
+    ],
+    ids=["raws", "raws-exported", "jpegs"],
+)
+async def test_a_job_whose_outputs_cannot_fit_fails_before_any_upload(
+    emulator_factory: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    names: list[str],
+    fields: dict[str, Any],
+    fits: bool,
+) -> None:
+    log = tmp_path / "access.log"
+    emulator = await emulator_factory(faults=FaultConfig(processing_s=0.1), access_log=log)
+    photos = make_photos(tmp_path / "shoot", names, size=8 * 2**20)
+    out = tmp_path / "out"
+    # room for the margin and the sidecars, not for two 8 MB images
+    disk_with(monkeypatch, tmp_path, 64 * 2**20 + 12 * 2**20)
+    async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
+        job, _ = await engine.create(request(photos, out_dir=str(out), **fields))
+        done = await until(engine, job.id, lambda v: v.state.ended)
+    if fits:
+        assert done.state is JobState.DONE
+        assert len(puts(log)) == 2
+    else:
+        assert done.state is JobState.FAILED
+        assert done.error is not None and done.error.code == "disk_full"
+        assert "MB free" in done.error.message and "Free some space" in done.error.message
+        assert puts(log) == Counter()
