@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from bridge.xmp.batch import apply_plan, plan_pairs
+from bridge.xmp.batch import ItemResult, plan_pairs, stream_merge
 from bridge.xmp.develop import develop_settings
 from bridge.xmp.embedded import extract_embedded_xmp
 from bridge.xmp.errors import XmpError
@@ -72,14 +72,16 @@ def merge_photos(
     into = Path(os.path.commonpath([str(photo.parent) for _, photo, _ in pairs]))
     plan = plan_pairs([(s, p) for s, p, _ in pairs], into_dir=into, naming=Naming(naming))
     index_of = {source: index for source, _, index in pairs}
+    results: dict[int, dict[str, str | None]] = {}
+
+    def keep(item: ItemResult) -> None:  # the outcome only, not the crs changes of each file
+        if item.source in index_of:
+            results[index_of[item.source]] = {
+                "status": item.status.value,
+                "path": str(item.sidecar) if item.sidecar else None,
+                "reason": item.reason,
+            }
+
     with Journal(data_dir) as journal:
-        report = apply_plan(plan, journal, datetime.now().astimezone(), merge_id=merge_id)
-    return {
-        index_of[item.source]: {
-            "status": item.status.value,
-            "path": str(item.sidecar) if item.sidecar else None,
-            "reason": item.reason,
-        }
-        for item in report.items
-        if item.source in index_of
-    }
+        stream_merge(plan, datetime.now().astimezone(), keep, journal=journal, merge_id=merge_id)
+    return results

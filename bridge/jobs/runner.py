@@ -72,6 +72,9 @@ LINK_BATCH = 8
 """Files per upload-link request: the next batch is hashed while this one uploads."""
 UPLOAD_WAVE = 64
 """Small files uploading at once per project; more wait for a slot (bounded memory)."""
+DOWNLOAD_WAVE = 64
+"""Outputs downloading at once per project: each holds a temp file open, so 20,000 at once
+would run out of file handles (and memory) while waiting for a connection."""
 MULTIPART_ATTEMPTS = 8
 ONCE_ATTEMPTS = 5
 ONCE_RETRY = RetryPolicy(attempts=ONCE_ATTEMPTS, base_delay=0.5, max_delay=10.0)
@@ -178,10 +181,31 @@ async def _task_group() -> AsyncIterator[asyncio.TaskGroup]:
         raise failed.exceptions[0] from None
 
 
-async def _all(coros: Iterable[Coroutine[Any, Any, None]]) -> None:
+async def _all(coros: Iterable[Coroutine[Any, Any, None]], limit: int | None = None) -> None:
+    """Run ``coros`` together, at most ``limit`` at a time (each is made only when it can
+    start); the first error cancels the rest."""
+    if limit is None:
+        async with _task_group() as group:
+            for coro in coros:
+                group.create_task(coro)
+        return
+    gate = asyncio.Semaphore(limit)
+
+    async def gated(coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            await coro
+        finally:
+            gate.release()
+
+    pending = iter(coros)
     async with _task_group() as group:
-        for coro in coros:
-            group.create_task(coro)
+        while True:
+            await gate.acquire()  # before the next is made: a cancel here leaves none unawaited
+            try:
+                coro = next(pending)
+            except StopIteration:
+                break
+            group.create_task(gated(coro))
 
 
 class _LinkList:
@@ -782,4 +806,4 @@ class _ProjectRun:
             self.state.done_files.add(f"{step}/{collision_key(name)}")
             await self.checkpoint.downloaded(self.state.project.index, step, name, photo, path)
 
-        await _all(one(link) for link in names.values())
+        await _all((one(link) for link in names.values()), DOWNLOAD_WAVE)

@@ -409,3 +409,27 @@ def test_an_output_disk_too_full_for_the_outputs_is_refused_before_any_upload(
     else:
         assert done.exit_code == 0, done.stderr
         assert len(list(out.rglob("*.xmp"))) == 10
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="file-handle limits are POSIX rlimits")
+def test_a_shoot_larger_than_the_file_handle_limit_downloads_every_output(tmp_path: Path) -> None:
+    """Outputs wait for a connection without holding a temp file open: 600 outputs under a
+    limit of 256 handles all land (before, every download opened its file at once)."""
+    import resource
+
+    photos = make_photos(tmp_path / "in", [f"IMG_{n:04}.CR2" for n in range(600)], size=2000)
+    out = tmp_path / "out"
+
+    def few_handles() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "imagen-bridge"), "edit", str(tmp_path / "in"),
+         "-p", "5700", "--out", str(out), "--no-merge", "--quiet", "--json"],
+        capture_output=True, text=True, preexec_fn=few_handles, timeout=300,
+        env={**os.environ, **QUICK_ENV, "IMAGEN_BRIDGE_DATA_DIR": str(tmp_path / "data")},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["edited"] == len(photos) and summary["failed"] == 0
+    assert len(list(out.rglob("*.xmp"))) == len(photos)
