@@ -3,6 +3,7 @@ and the merge's peak memory at several sizes.
 
     .venv/bin/python bench/merge.py [--count 2000] [--per-file-sample 100] [--check-sample 100]
                                     [--memory-counts 500,2000,20000]
+                                    [--job-memory-counts 500,2000,20000]
 
 Generates a shoot of N raws with photographer sidecars (the real samples in shared/, varied
 per file: rating, document id, crs values) and N Imagen-style incoming sidecars, makes three
@@ -17,7 +18,8 @@ identical copies, and times:
 Memory: for each of ``--memory-counts`` a fresh shoot is merged by the real command and its
 peak resident set size is read from the kernel (``wait4``: the largest of the process and its
 worker processes); the target is a merge of the largest size needing at most 20% more than one
-of the smallest.
+of the smallest. The same for whole ``edit`` jobs (``--job-memory-counts``) of small synthetic
+raws against the emulator in a process of its own: upload, edit, download and sidecar merge.
 
 Then checks, on a sample, with ``exiftool -j -G1 -a``, that every non-crs tag of our output is
 identical to ExifTool's output and to the original, except the two dates we set on purpose
@@ -33,6 +35,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -156,18 +159,77 @@ def memory_table(work: Path, counts: list[int]) -> None:
         env = {**os.environ, "IMAGEN_BRIDGE_DATA_DIR": str(folder / "data")}
         peaks[count] = peak_rss([str(BRIDGE), "merge", str(incoming), "--into", str(shoot)], env)
         shutil.rmtree(folder)
+    print_peaks("sidecars merged", peaks)
+
+
+def job_memory_table(work: Path, counts: list[int]) -> None:
+    """Peak RSS of a whole ``edit`` job (upload, edit, download, merge) at each size, against
+    the emulator in a process of its own (its memory is not counted)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.jobs.helpers import raw_bytes
+
+    port = _free_port()
+    emulator = subprocess.Popen(
+        [str(BRIDGE), "emulator", "--port", str(port), "--processing-time", "0.5",
+         "--storage-dir", str(work / "emulator")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    peaks = {}
+    try:
+        _wait_for_port(port)
+        for count in counts:
+            folder = work / f"job-{count}"
+            shoot = folder / "shoot"
+            shoot.mkdir(parents=True)
+            for n in range(count):
+                raw = shoot / f"IMG_{n:05d}.CR2"
+                raw.write_bytes(raw_bytes(str(raw), 4096))
+            env = {
+                **os.environ,
+                "IMAGEN_BRIDGE_DATA_DIR": str(folder / "data"),
+                "IMAGEN_BRIDGE_BASE_URL": f"http://127.0.0.1:{port}/v1",
+                "IMAGEN_API_KEY": "bench-key",
+            }
+            argv = [str(BRIDGE), "edit", str(shoot), "-p", "5700", "-o", str(folder / "out"),
+                    "--quiet"]  # fmt: skip
+            peaks[count] = peak_rss(argv, env)
+            shutil.rmtree(folder)
+    finally:
+        emulator.terminate()
+        emulator.wait()
+    print_peaks("photos in one edit job", peaks)
+
+
+def print_peaks(what: str, peaks: dict[int, int]) -> None:
     smallest, largest = min(peaks), max(peaks)
-    print("\n| sidecars merged | peak RSS | vs smallest |")
+    print(f"\n| {what} | peak RSS | vs smallest |")
     print("|---|---|---|")
     for count, peak in peaks.items():
         print(f"| {count:,} | {peak / 2**20:.1f} MB | {peak / peaks[smallest]:.2f}x |")
     growth = peaks[largest] / peaks[smallest] - 1
     verdict = "met" if growth <= 0.20 else "MISSED"
     print(
-        f"target ({largest:,} files need at most 20% more than {smallest:,}): {verdict} "
+        f"target ({largest:,} need at most 20% more than {smallest:,}): {verdict} "
         f"(+{growth:.0%}, {(peaks[largest] - peaks[smallest]) / (largest - smallest):.0f} "
-        "bytes per extra file)"
+        "bytes per extra one)"
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    sys.exit("the emulator did not start within a minute")
 
 
 def http_merge_times(work: Path, incoming: Path, targets: list[Path]) -> list[float]:
@@ -257,6 +319,11 @@ def main() -> None:
         "--memory-counts",
         default="500,2000,20000",
         help="sizes whose peak memory is measured (comma-separated; empty: skip)",
+    )
+    parser.add_argument(
+        "--job-memory-counts",
+        default="500,2000,20000",
+        help="photos per edit job whose peak memory is measured (comma-separated; empty: skip)",
     )
     args = parser.parse_args()
     if not shutil.which("exiftool"):
@@ -352,6 +419,9 @@ def main() -> None:
         counts = [int(n) for n in args.memory_counts.split(",") if n.strip()]
         if counts:
             memory_table(work, counts)
+        counts = [int(n) for n in args.job_memory_counts.split(",") if n.strip()]
+        if counts:
+            job_memory_table(work, counts)
     finally:
         if args.keep:
             print(f"work folder kept: {work}")

@@ -251,7 +251,12 @@ class TransferProcess:
         assert child.stdout is not None
         try:
             while line := await child.stdout.readline():
-                self._dispatch(child, json.loads(line))
+                try:
+                    message = json.loads(line)
+                except ValueError:  # not ours (a library printing): said, not fatal
+                    self._log.warning("transfer process said: %r", line[:200])
+                    continue
+                self._dispatch(child, message)
         finally:
             code = await child.wait()
             for call in list(self._calls.values()):
