@@ -19,13 +19,13 @@ import asyncio
 import base64
 import json
 import logging
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bridge import __version__
+from bridge.closing import AsyncClosing
 from bridge.delivery.checks import local_file_problem, require_size, suffix_of
 from bridge.delivery.errors import DeliveryAuthError, DeliveryError, DeliveryRefused
 from bridge.delivery.http import DELIVERY_RETRY, Reply, ServiceApi, check_key
@@ -68,7 +68,7 @@ class ImagekitFile(BaseModel):
         return (self.version_info or {}).get("id")
 
 
-class ImagekitClient:
+class ImagekitClient(AsyncClosing):
     """Async client of ImageKit's upload and media APIs (``async with``)."""
 
     target: Literal["imagekit"] = "imagekit"
@@ -108,17 +108,6 @@ class ImagekitClient:
 
     def __repr__(self) -> str:
         return f"ImagekitClient(upload_url={self._upload_url!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._api.aclose()

@@ -16,14 +16,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from bridge import __version__
+from bridge.closing import AsyncClosing
 from bridge.delivery.checks import local_file_problem, require_size, suffix_of
 from bridge.delivery.errors import DeliveryError, DeliveryRefused
 from bridge.delivery.http import DELIVERY_RETRY, ServiceApi, check_key
@@ -103,7 +103,7 @@ class WaitPolicy:
     max_interval_s: float = 2.0
 
 
-class ImgwireClient:
+class ImgwireClient(AsyncClosing):
     """Async client of Imgwire's Images API. Use as ``async with ImgwireClient(...) as c:``.
 
     The key goes in ``Authorization: Bearer`` on API calls only; the presigned PUTs and the
@@ -144,17 +144,6 @@ class ImgwireClient:
 
     def __repr__(self) -> str:
         return f"ImgwireClient(base_url={self.base_url!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._api.aclose()

@@ -20,14 +20,14 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from bridge import __version__
+from bridge.closing import AsyncClosing
 from bridge.imagen.errors import ImagenAuthError, ImagenError, ImagenValidationError
 from bridge.imagen.models import (
     EditOptions,
@@ -84,7 +84,7 @@ class ClientTimeouts:
 API_RETRY = RetryPolicy(attempts=5, base_delay=0.5, max_delay=15.0)
 
 
-class ImagenClient:
+class ImagenClient(AsyncClosing):
     """Async client of the Imagen v1 API. Use as ``async with ImagenClient(...) as api:``.
 
     ``key_source`` says where the key came from (e.g. "the IMAGEN_API_KEY
@@ -130,17 +130,6 @@ class ImagenClient:
 
     def __repr__(self) -> str:
         return f"ImagenClient(base_url={self.base_url!r}, key_source={self.key_source!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._client.aclose()

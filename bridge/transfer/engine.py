@@ -18,11 +18,11 @@ import secrets
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, BinaryIO, Literal, Self, TypeVar
+from typing import Any, BinaryIO, Literal, TypeVar
 
 import httpx
 
+from bridge.closing import AsyncClosing
 from bridge.durable import fsync_dir, fsync_file, link_new, make_dirs, open_new
 from bridge.transfer.errors import TransferError
 from bridge.transfer.files import (
@@ -74,7 +74,7 @@ class _Failure(Exception):
         self.retry_after = retry_after
 
 
-class Transfer:
+class Transfer(AsyncClosing):
     """Moves files to and from presigned URLs. Use as ``async with Transfer() as t:``.
 
     ``concurrency`` bounds open storage connections across all concurrent
@@ -110,17 +110,6 @@ class Transfer:
             timeout=timeout,
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -31,11 +31,11 @@ import threading
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import httpx
 
+from bridge.closing import AsyncClosing
 from bridge.transfer.engine import DEFAULT_TIMEOUT, LinkProvider, Transfer
 from bridge.transfer.errors import TransferError
 from bridge.transfer.files import CHUNK_SIZE
@@ -65,7 +65,7 @@ class _Call:
     helpers: set[asyncio.Task[None]] = field(default_factory=set)
 
 
-class TransferProcess:
+class TransferProcess(AsyncClosing):
     """Use as ``async with TransferProcess() as t:``; the arguments are :class:`Transfer`'s."""
 
     def __init__(
@@ -104,14 +104,6 @@ class TransferProcess:
     async def __aenter__(self) -> Self:
         await self._ensure_child()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the child's stdin (it cancels what is open and ends), then wait for it."""
