@@ -6,7 +6,9 @@ Measures requests per second and p50/p99 latency of ``GET /v1/jobs/{id}`` on a r
 ``imagen-bridge serve`` process in two situations, each at 64 and 8 keep-alive connections.
 Imagen is the emulator in a process of its own (``imagen-bridge emulator``, given to the
 bridge as its base URL with a key), as the real service is remote: the bridge process does
-exactly its production work, the emulator's (storing uploads, making outputs) is not counted.
+exactly its production work, the emulator's (storing uploads, making outputs) is not counted,
+and it runs at a lower priority (nice 10) so that, like a remote service, it does not take
+the CPU from wrk and the bridge.
 
 - while a job of ``--photos`` photos runs (a new one starts whenever one ends, so a job is
   always uploading, editing, downloading or merging during the window);
@@ -44,6 +46,7 @@ from tests.xmp_files.helpers import incoming_xmp  # noqa: E402
 
 BRIDGE = Path(sys.executable).with_name("imagen-bridge")
 CONNECTIONS = (64, 8)
+EMULATOR_NICE = 10
 HELLO_APP = """
 import sys
 from aiohttp import web
@@ -135,6 +138,7 @@ def emulator(work: Path) -> Iterator[str]:
         [str(BRIDGE), "emulator", "--port", str(port), "--processing-time", "1",
          "--storage-dir", str(work / "emulator")],
         stderr=subprocess.DEVNULL,
+        preexec_fn=_remote_like,
     )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}/v1"
@@ -143,6 +147,12 @@ def emulator(work: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait()
+
+
+def _remote_like() -> None:
+    """The emulator stands in for a remote service, whose CPU is not this machine's: at a
+    lower priority it takes what wrk and the bridge leave instead of competing with them."""
+    os.nice(EMULATOR_NICE)
 
 
 @contextmanager
