@@ -8,7 +8,6 @@ errors and stops are reported as for every command (``bridge.commands.exits``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -25,22 +24,20 @@ from bridge.commands.console import (
     ExitCode,
     UsageError,
     json_text,
-    plural,
     program_name,
 )
 from bridge.commands.exits import Report, run_command
 from bridge.settings import load_settings
+from bridge.xmp import sources
 from bridge.xmp.batch import (
     ItemResult,
     ItemStatus,
     MergePlan,
     MergeTally,
-    collect_sources,
     plan_merge,
     stream_merge,
 )
 from bridge.xmp.errors import JournalError, XmpError
-from bridge.xmp.formats import split_name
 from bridge.xmp.journal import Journal, MergeSummary, UndoOutcome, UndoReport
 from bridge.xmp.merge import CrsChanges
 from bridge.xmp.reports import (
@@ -51,7 +48,8 @@ from bridge.xmp.reports import (
     shown,
     undo_result,
 )
-from bridge.xmp.sidecar import SIDECAR_EXTENSION, Naming
+from bridge.xmp.sidecar import Naming
+from bridge.xmp.sources import SourceError
 
 #: Above this many files the table lists only problems (``--json`` has every file) and a
 #: progress bar runs on a terminal.
@@ -161,71 +159,11 @@ def merge_command(
 
 
 def find_sources(paths: Sequence[Path], *, recursive: bool) -> Sequence[Path]:
-    """The incoming .xmp files: files as given, folders expanded (with --recursive, subfolders
-    too; hidden ones are skipped). Nothing found is a usage error that says where to look.
-    """
-    expanded: list[Path] = []
-    for path in paths:
-        expanded.append(path)
-        if recursive and path.is_dir():
-            expanded += _folders_below(path)
+    """The incoming .xmp files (see :func:`bridge.xmp.sources.find_sources`)."""
     try:
-        files = collect_sources(expanded)
-    except OSError as exc:
-        raise UsageError(shown(exc)) from exc
-    if files:
-        return files
-    if not recursive:
-        deeper = {
-            sub: len(found)
-            for path in paths
-            if path.is_dir()
-            for sub in _subfolders(path)
-            if (found := _sidecars_below(sub))
-        }
-        if deeper:
-            where = ", ".join(f"{shown(sub)}{os.sep}" for sub in sorted(deeper)[:3])
-            more = ", ..." if len(deeper) > 3 else ""
-            count = plural(sum(deeper.values()), ".xmp file")
-            raise UsageError(
-                f"no .xmp files directly in the given folders, but {count} in their "
-                f"subfolders ({where}{more}): add --recursive to merge those"
-            )
-    given = ", ".join(shown(p) for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
-    below = " or their subfolders" if recursive else ""
-    raise UsageError(f"no .xmp files found in {given}{below}")
-
-
-def _subfolders(folder: Path) -> list[Path]:
-    try:
-        with os.scandir(folder) as entries:
-            return sorted(
-                Path(e.path) for e in entries if e.is_dir() and not e.name.startswith(".")
-            )
-    except OSError:
-        return []
-
-
-def _folders_below(folder: Path) -> list[Path]:
-    """Every subfolder of ``folder``, however deep (hidden ones skipped), sorted."""
-    found: list[Path] = []
-    for root, dirs, _ in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += (Path(root) / d for d in dirs)
-    return found
-
-
-def _sidecars_below(folder: Path) -> list[Path]:
-    """Every .xmp file in ``folder`` and its subfolders (hidden ones skipped), sorted."""
-    found: list[Path] = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += sorted(
-            Path(root) / n
-            for n in names
-            if not n.startswith(".") and split_name(n)[1] == SIDECAR_EXTENSION
-        )
-    return found
+        return sources.find_sources(paths, recursive=recursive, deeper_hint="add --recursive")
+    except SourceError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 class _Progress:

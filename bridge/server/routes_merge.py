@@ -22,8 +22,6 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel
 
-from bridge.commands.console import UsageError
-from bridge.commands.merge import find_sources
 from bridge.server.errors import ApiError, ErrorDetail, conflict, not_found, validation_failed
 from bridge.server.models import MergeRequest, UndoRequest
 from bridge.server.operations import Call, Operation, json_body, json_response
@@ -41,6 +39,7 @@ from bridge.xmp.reports import (
     shown,
     undo_result,
 )
+from bridge.xmp.sources import SourceError, find_sources
 
 
 class MergeWorker:
@@ -124,8 +123,12 @@ def run_merge(request: MergeRequest, data_dir: Path) -> MergeResult:
     if problems:
         raise validation_failed(problems)
     try:
-        files = find_sources([Path(source) for source in request.sources], recursive=recursive)
-    except UsageError as exc:
+        files = find_sources(
+            [Path(source) for source in request.sources],
+            recursive=recursive,
+            deeper_hint='set "recursive": true',
+        )
+    except SourceError as exc:
         raise _invalid("sources", str(exc)) from exc
     try:
         plan = plan_merge(files, into, recursive=recursive, naming=request.naming)

@@ -131,6 +131,23 @@ async def test_bad_merge_paths_are_422_naming_the_field(guarded: Live, tmp_path:
         assert path in {d["path"] for d in answer.json["error"]["details"]}, answer.json
 
 
+async def test_sidecars_only_in_subfolders_are_pointed_to_in_the_apis_own_words(
+    guarded: Live, tmp_path: Path
+) -> None:
+    shoot, incoming = _shoot(tmp_path)
+    outer = tmp_path / "job"
+    outer.mkdir()
+    incoming.rename(outer / "project-1")  # as an edit that used several projects leaves it
+    body = {"sources": [str(outer)], "into": str(shoot)}
+    answer = await guarded.call("POST", "/v1/merge", json_body=body)
+    assert answer.status == 422, answer
+    message = answer.json["error"]["message"] + str(answer.json["error"]["details"])
+    assert 'set "recursive": true to merge those' in message
+    assert "--recursive" not in message  # a flag of the command line, not of this API
+    merged = await guarded.call("POST", "/v1/merge", json_body={**body, "recursive": True})
+    assert merged.status == 200, merged.json
+
+
 async def test_undo_of_unknown_merges_is_404(guarded: Live) -> None:
     for body in ({"last": True}, {"merge_id": "20261201-221603-123456-ab12"},
                  {"merge_id": "../../etc"}):  # fmt: skip
