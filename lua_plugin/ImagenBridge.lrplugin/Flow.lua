@@ -248,17 +248,27 @@ local function jobLine(job)
     c.ready or 0, job.photos_total or 0, c.applied or 0, c.failed or 0)
 end
 
-local function jobs(context)
-  local title = "Imagen Jobs"
+-- The bridge and its newest jobs, or nil after telling the photographer why not.
+local function recentJobs(title)
   local client = connect(title)
   if not client then
-    return
+    return nil
   end
   local list, err = client:jobs(nil, 50)
   if not list then
     LrDialogs.message(title, err.message, "critical")
+    return nil
+  end
+  return client, list
+end
+
+local function jobs(context)
+  local title = "Imagen Jobs"
+  local client, list = recentJobs(title)
+  if not client then
     return
   end
+  local err
   if #list == 0 then
     LrDialogs.message(title, "The bridge has no Imagen jobs yet.", "info")
     return
@@ -316,15 +326,11 @@ end
 
 local function deliver(context)
   local title = "Deliver Exported Photos"
-  local client = connect(title)
+  local client, list = recentJobs(title)
   if not client then
     return
   end
-  local list, err = client:jobs(nil, 50)
-  if not list then
-    LrDialogs.message(title, err.message, "critical")
-    return
-  end
+  local err
   local exporting = DeliverDialog.exporting(list)
   if #exporting == 0 then
     LrDialogs.message(title, "None of the bridge's jobs exported JPEGs, so there is nothing to deliver. "
