@@ -199,7 +199,11 @@ class TransferProcess(AsyncClosing):
         )  # fmt: skip
         self._calls[call_id] = call
         try:
-            await self._send(child, {"id": call_id, **message})
+            try:
+                await self._send(child, {"id": call_id, **message})
+            except ConnectionError:  # it died just now; its reader may have ended already
+                if not call.done.done():
+                    call.done.set_result({"died": await child.wait()})
             try:
                 reply = await asyncio.shield(call.done)
             except asyncio.CancelledError:
