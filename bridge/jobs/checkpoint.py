@@ -2,13 +2,13 @@
 
 The runner calls these hooks; the job engine stores them (``bridge.jobs.store``).
 The base class records nothing, for runs that need no resume (tests, benchmarks).
-Hooks that are awaited return once the record is durable; ``failed`` and
-``part_done`` are queued (a restart that lost them only repeats a little work).
+Hooks that are awaited return once the record is durable; ``failed``,
+``not_landed`` and ``part_done`` are queued (a restart that lost them only repeats
+a little work).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,11 +32,14 @@ class Checkpoint:
     async def created(self, project: int, uuid: str) -> None:
         """The project exists on Imagen under ``uuid``."""
 
-    async def sending(self, photos: Sequence[Photo]) -> None:
-        """These photos' files are about to go up (so a restart knows which were in flight)."""
+    async def landing(self, photo: Photo) -> None:
+        """The last bytes of the photo's file are about to go: from now on Imagen may hold it."""
+
+    def not_landed(self, photo: Photo) -> None:
+        """The file did not land after :meth:`landing` (refused, aborted, never sent)."""
 
     def in_flight(self) -> frozenset[Path]:
-        """Photos a previous run was sending when it stopped, without a record of the answer."""
+        """Photos whose file may have landed in a previous run, without a record of the answer."""
         return frozenset()
 
     async def uploaded(self, photo: Photo) -> None:
@@ -60,7 +63,8 @@ class Checkpoint:
         """One part of the photo's open multipart upload landed."""
 
     async def upload_sent(self, photo: Photo, parts: int) -> None:
-        """Every part of the open multipart upload landed; it is about to be completed."""
+        """Every part of the open multipart upload landed; it is about to be completed
+        (so, as after :meth:`landing`, Imagen may hold the file from now on)."""
 
     async def upload_closed(self, photo: Photo) -> None:
         """The open multipart upload was completed or aborted."""

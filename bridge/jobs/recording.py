@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,14 +107,23 @@ class StoreCheckpoint(Checkpoint):
     async def created(self, project: int, uuid: str) -> None:
         await self._project(project, "uuid = ?", (uuid,))
 
-    async def sending(self, photos: Sequence[Photo]) -> None:
-        job_id = self.job_id
-        indexes = [(job_id, self.photos[p.path]) for p in photos]
-        await self.engine.store.write(
-            lambda db: db.executemany(
-                "UPDATE photos SET sending = 1 WHERE job_id = ? AND idx = ?", indexes
+    async def landing(self, photo: Photo) -> None:
+        await self.engine.store.write(self._sending(photo, True))
+
+    def not_landed(self, photo: Photo) -> None:
+        self.engine.store.write_soon(self._sending(photo, False))
+
+    def _sending(self, photo: Photo, sending: bool) -> Callable[[sqlite3.Connection], None]:
+        """Bookkeeping for a restart, no news for the job's watchers: no new revision."""
+        job_id, index = self.job_id, self.photos[photo.path]
+
+        def op(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE photos SET sending = ? WHERE job_id = ? AND idx = ?",
+                (int(sending), job_id, index),
             )
-        )
+
+        return op
 
     def in_flight(self) -> frozenset[Path]:
         return self._in_flight
@@ -210,12 +219,17 @@ class StoreCheckpoint(Checkpoint):
 
     async def upload_sent(self, photo: Photo, parts: int) -> None:
         job_id, index = self.job_id, self.photos[photo.path]
-        await self.engine.store.write(
-            lambda db: db.execute(
+
+        def sent(db: sqlite3.Connection) -> None:
+            db.execute(
                 "UPDATE uploads SET done_parts = ? WHERE job_id = ? AND photo_idx = ?",
                 (dumps(list(range(1, parts + 1))), job_id, index),
             )
-        )
+            db.execute(
+                "UPDATE photos SET sending = 1 WHERE job_id = ? AND idx = ?", (job_id, index)
+            )
+
+        await self.engine.store.write(sent)
 
     async def upload_closed(self, photo: Photo) -> None:
         job_id, index = self.job_id, self.photos[photo.path]

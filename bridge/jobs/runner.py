@@ -303,6 +303,40 @@ class _Runner:
             await _ProjectRun(self, state, transfer, on_bytes).run()
 
 
+class _Landing:
+    """Lets one file of a project at a time land, its last bytes marked before they go.
+
+    Imagen tells only how many files a project holds. With at most one file between
+    "its last byte may have gone" and "its answer is recorded", a run stopped at any
+    moment leaves at most one file whose fate is open, and the count settles it
+    (``_ProjectRun._landed_meanwhile``): no finished file goes up twice. The price is
+    one file's last chunk and answer at a time per project, its other bytes not.
+    """
+
+    def __init__(self, lock: asyncio.Lock, checkpoint: Checkpoint, photo: Photo) -> None:
+        self.lock = lock
+        self.checkpoint = checkpoint
+        self.photo = photo
+
+    async def landing(self) -> None:
+        await self.lock.acquire()
+        try:
+            await self.checkpoint.landing(self.photo)
+        except BaseException:  # canceled mid-write, the mark may still be made: undo it
+            self.checkpoint.not_landed(self.photo)
+            self.lock.release()
+            raise
+
+    async def landed(self, stored: bool | None) -> None:
+        try:
+            if stored:
+                await self.checkpoint.uploaded(self.photo)
+            elif stored is False:
+                self.checkpoint.not_landed(self.photo)
+        finally:
+            self.lock.release()
+
+
 class _ProjectRun:
     """The steps of one project, each reading and extending its ProjectState."""
 
@@ -322,6 +356,7 @@ class _ProjectRun:
         self.state = state
         self.transfer = transfer
         self.on_bytes = on_bytes
+        self.landing = asyncio.Lock()  # see _Landing
 
     @property
     def uuid(self) -> str:
@@ -453,22 +488,34 @@ class _ProjectRun:
     async def _landed_meanwhile(self, pending: list[Photo]) -> list[Photo]:
         """Files a stopped run was sending may have landed without a record of the answer.
 
-        Imagen counts the files it holds: if that count covers every file in flight, they
-        all landed and are not sent again; if none did, they go up again. Only a part of
-        them landing (which ones, nobody can say) sends them all again.
+        Imagen only counts the files it holds. Files land one at a time (``_Landing``),
+        so a stop leaves at most one with an open fate, and the count settles it: it
+        landed and is not sent again, or it did not and goes up again. Files whose
+        tries broke off after their last byte (then failed) can make the count
+        ambiguous; then the open ones are sent again, which is safe.
         """
-        flying = [p for p in pending if p.path in self.checkpoint.in_flight()]
+        in_flight = self.checkpoint.in_flight()
+        maybe = [p for p in self.state.project.photos if p.path in in_flight]
+        flying = [p for p in pending if p.path in in_flight]
         if not flying:
             return pending
         held = await self.flow.images(self.uuid)
         landed = None if held is None else held - len(self.state.uploaded)
-        if landed != len(flying):
+        if landed != len(maybe):
+            if landed:
+                self.log.warning(
+                    "Imagen holds %d file(s) of %d a stopped run may have sent, and which "
+                    "cannot be told: sending them again", landed, len(maybe),
+                )  # fmt: skip
             return pending
         for photo in flying:
+            if self.checkpoint.open_upload(photo) is not None:
+                await self.checkpoint.upload_closed(photo)
             self.state.uploaded.append(photo)
             await self.checkpoint.uploaded(photo)
         self.log.warning(
-            "%d file(s) a stopped run was sending had reached Imagen; not sent again", landed
+            "%d file(s) a stopped run was sending had reached Imagen; not sent again",
+            len(flying),
         )
         return [p for p in pending if p not in flying]
 
@@ -487,9 +534,8 @@ class _ProjectRun:
             except Exception as exc:
                 self.log.warning("upload of %s failed: %s", photo.path, exc)
                 self.fail(photo, f"upload failed: {exc}")
-            else:
+            else:  # recorded durably by _Landing or _put_multipart
                 self.state.uploaded.append(photo)
-                await self.checkpoint.uploaded(photo)
                 self.runner.emit(PhotoUploaded(self.state.project.index, photo.name, photo.size))
             finally:
                 wave.release()
@@ -551,13 +597,16 @@ class _ProjectRun:
 
         await self.transfer.put_file(
             photo.path, url, name=photo.name, content_md5=md5, refresh=refresh,
-            on_progress=self.on_bytes,
-            on_sending=functools.partial(self.checkpoint.sending, [photo]),
+            on_progress=self.on_bytes, landing=_Landing(self.landing, self.checkpoint, photo),
         )  # fmt: skip
 
     async def _put_multipart(self, photo: Photo) -> None:
         """Upload one big file in parts; complete it, or abort it on any failure."""
         upload = await self._put_parts(photo)
+        async with self.landing:  # the complete is where the file lands: see _Landing
+            await self._complete(photo, upload)
+
+    async def _complete(self, photo: Photo, upload: MultipartUpload) -> None:
         # durable before the complete: a run stopped after it completes again, never re-sends
         await self.checkpoint.upload_sent(photo, len(upload.parts))
         try:
@@ -565,6 +614,7 @@ class _ProjectRun:
         except ImagenError as exc:
             if exc.status != 404:
                 await self._abort(photo, upload)
+                self.checkpoint.not_landed(photo)
                 raise
             # Imagen no longer knows this upload, and nothing here aborted it: an earlier
             # complete (a retry whose first answer was lost, or a run that stopped right
@@ -582,6 +632,7 @@ class _ProjectRun:
             await self._abort(photo, upload)
             raise
         await self.checkpoint.upload_closed(photo)
+        await self.checkpoint.uploaded(photo)
 
     async def _put_parts(self, photo: Photo) -> MultipartUpload:
         """Send every part, starting a new upload when the part links expired.

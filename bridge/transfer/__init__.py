@@ -6,7 +6,7 @@ expiry, bounded concurrency and byte progress; in this process or, with
 :class:`TransferProcess`, in a helper process of its own.
 """
 
-from bridge.transfer.engine import DEFAULT_TIMEOUT, LinkProvider, Transfer
+from bridge.transfer.engine import DEFAULT_TIMEOUT, Landing, LinkProvider, Transfer
 from bridge.transfer.errors import TransferError
 from bridge.transfer.files import MAX_PARTS, MIN_PART_SIZE, md5_base64, plan_parts
 from bridge.transfer.names import safe_file_name
@@ -26,6 +26,7 @@ __all__ = [
     "MIN_PART_SIZE",
     "RETRYABLE_ERRORS",
     "RETRYABLE_STATUSES",
+    "Landing",
     "LinkProvider",
     "ProgressCallback",
     "ProgressEvent",

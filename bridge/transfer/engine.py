@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, TypeVar
+from typing import Any, BinaryIO, Literal, Protocol, TypeVar
 
 import httpx
 
@@ -45,6 +45,22 @@ from bridge.transfer.retry import (
 from bridge.transfer.s3 import MAX_ERROR_BODY, parse_refusal
 
 LinkProvider = Callable[[], Awaitable[str]]
+
+
+class Landing(Protocol):
+    """Told when a file being uploaded may reach the store, and whether it did.
+
+    A store keeps an object only once its last byte is in, so a caller that must
+    know, after a crash, which files landed can record each one here: its fate is
+    open only between ``landing`` and ``landed`` (see ``bridge.jobs.runner``).
+    """
+
+    async def landing(self) -> None:
+        """The last bytes of this try are about to go: from now on the file may be stored."""
+
+    async def landed(self, stored: bool | None) -> None:
+        """How the try ended: stored, refused by the store, or ``None`` for not known."""
+
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=60.0)
 
@@ -125,22 +141,22 @@ class Transfer(AsyncClosing):
         content_md5: str | None = None,
         refresh: LinkProvider | None = None,
         on_progress: ProgressCallback | None = None,
-        on_sending: Callable[[], Awaitable[None]] | None = None,
+        landing: Landing | None = None,
     ) -> None:
         """Stream ``path`` to a presigned PUT ``url``.
 
         Sends exactly ``Content-Length`` bytes (never chunked), the empty
         ``Content-Type`` the links are signed with, and ``Content-MD5`` when an
         MD5 was sent with the link request. ``refresh`` fetches a new link when
-        this one has expired; its own errors propagate unchanged. ``on_sending`` is
-        awaited once the file holds a connection, just before its first byte goes.
+        this one has expired; its own errors propagate unchanged. ``landing`` hears
+        of every try from just before its last bytes go until its answer is in.
         """
         size = await _size_of(path, name)
         progress = ByteCounter(on_progress or self._on_progress, "upload", name, size)
         progress.start()
         await self._put_range(
             path, 0, size, url, name=name, label=name, content_md5=content_md5,
-            refresh=refresh, progress=progress, slot=0, file_size=size, on_sending=on_sending,
+            refresh=refresh, progress=progress, slot=0, file_size=size, landing=landing,
         )  # fmt: skip
         progress.finish()
 
@@ -203,7 +219,7 @@ class Transfer(AsyncClosing):
         progress: ByteCounter,
         slot: int,
         file_size: int,
-        on_sending: Callable[[], Awaitable[None]] | None = None,
+        landing: Landing | None = None,
     ) -> None:
         headers = {"Content-Length": str(length), "Content-Type": ""}
         if content_md5:
@@ -211,9 +227,16 @@ class Transfer(AsyncClosing):
 
         async def attempt(link: str) -> None:
             progress.set(slot, 0)
+            began = False
+            stored: bool | None = None
+
+            async def last_bytes() -> None:
+                nonlocal began
+                assert landing is not None
+                await landing.landing()
+                began = True
+
             async with self._slots:
-                if on_sending is not None:
-                    await on_sending()
                 if await _size_of(path, name) != file_size:
                     raise TransferError(
                         f"{name} changed on disk while it was being uploaded", name=name
@@ -223,14 +246,18 @@ class Transfer(AsyncClosing):
                 except OSError as exc:
                     raise _unreadable(name, exc) from exc
                 try:
+                    if landing is not None and length == 0:
+                        await last_bytes()  # the headers alone complete an empty body
                     body = read_range(
                         handle, offset, length, functools.partial(progress.add, slot),
                         chunk_size=self._chunk_size,
+                        before_last=last_bytes if landing is not None and length else None,
                     )  # fmt: skip
                     async with self._client.stream(
                         "PUT", link, content=body, headers=headers
                     ) as response:
                         reply = await _read_capped(response)
+                    stored = response.is_success
                 except SourceChangedError as exc:
                     raise TransferError(f"{name}: {exc}", name=name) from exc
                 except (httpx.RequestError, httpx.InvalidURL) as exc:
@@ -239,6 +266,9 @@ class Transfer(AsyncClosing):
                     raise _unreadable(name, exc) from exc
                 finally:
                     handle.close()
+                    if began:
+                        assert landing is not None
+                        await landing.landed(stored)
             if not response.is_success:
                 raise _refusal_failure(response, reply)
 

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import hashlib
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -57,14 +57,16 @@ async def read_range(
     on_bytes: Callable[[int], None],
     *,
     chunk_size: int = CHUNK_SIZE,
+    before_last: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield ``length`` bytes of the open file from ``offset``, one chunk in memory at a time.
 
     Reads run in a worker thread so a slow disk does not stall other transfers.
     A file that got shorter meanwhile raises :class:`SourceChangedError` rather
-    than sending fewer bytes than the ``Content-Length`` promised. The caller
-    owns (and closes) ``handle``: a request aborted mid-body never finishes
-    this generator.
+    than sending fewer bytes than the ``Content-Length`` promised.
+    ``before_last`` is awaited once the last chunk is read, before it is yielded.
+    The caller owns (and closes) ``handle``: a request aborted mid-body never
+    finishes this generator.
     """
     await asyncio.to_thread(handle.seek, offset)
     remaining = length
@@ -74,4 +76,6 @@ async def read_range(
             raise SourceChangedError("the file got shorter while it was being uploaded")
         remaining -= len(chunk)
         on_bytes(len(chunk))
+        if remaining == 0 and before_last is not None:
+            await before_last()
         yield chunk

@@ -5,16 +5,17 @@ reads), and in the server it would share one GIL and one event loop with the API
 Lightroom polls. :class:`TransferProcess` runs the real ``Transfer`` in a helper process
 (lower priority, gone with its parent: :func:`bridge.workers.follow_parent`) and keeps the
 caller's side unchanged: the same arguments, the same progress events, the same
-:class:`TransferError` fields, link refreshes and ``on_sending`` answered by the caller's
+:class:`TransferError` fields, link refreshes and ``landing`` answered by the caller's
 own callbacks, cancellation that stops the child's work (and its temp files) before it
 returns, and retry warnings logged on the caller's logger.
 
 The wire is one JSON object per line on the child's stdin and stdout. Calls carry an
 ``id``; the child answers each with exactly one final message (``done``, ``error``,
 ``invalid``, ``callback_failed``, ``crashed`` or ``canceled``), and meanwhile may send
-``progress``, ``part``, ``log`` and ``ask`` (a link refresh or the ``on_sending`` signal,
-which the caller answers with ``answer``). A child that dies fails its open calls with a
-retryable TransferError; the next call starts a new one.
+``progress``, ``part``, ``log`` and ``ask`` (a link refresh, or ``landing`` and ``landed``
+for the caller's :class:`Landing`, which the caller answers with ``answer``). A child
+that dies fails its open calls with a retryable TransferError; the next call starts a
+new one.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -36,7 +37,7 @@ from typing import Any, Self
 import httpx
 
 from bridge.closing import AsyncClosing
-from bridge.transfer.engine import DEFAULT_TIMEOUT, LinkProvider, Transfer
+from bridge.transfer.engine import DEFAULT_TIMEOUT, Landing, LinkProvider, Transfer
 from bridge.transfer.errors import TransferError
 from bridge.transfer.files import CHUNK_SIZE
 from bridge.transfer.progress import ProgressCallback, ProgressEvent
@@ -59,9 +60,10 @@ class _Call:
     done: asyncio.Future[dict[str, Any]]
     on_progress: ProgressCallback | None = None
     refresh: LinkProvider | None = None
-    on_sending: Callable[[], Awaitable[None]] | None = None
+    landing: Landing | None = None
     on_part_done: Callable[[int], None] | None = None
     callback_error: BaseException | None = None
+    landing_open: bool = False  # told ``landing`` and not yet ``landed``
     helpers: set[asyncio.Task[None]] = field(default_factory=set)
 
 
@@ -132,14 +134,14 @@ class TransferProcess(AsyncClosing):
         content_md5: str | None = None,
         refresh: LinkProvider | None = None,
         on_progress: ProgressCallback | None = None,
-        on_sending: Callable[[], Awaitable[None]] | None = None,
+        landing: Landing | None = None,
     ) -> None:
         """As :meth:`Transfer.put_file`."""
         await self._call(
             {"op": "put_file", "path": os.fspath(path), "url": url, "name": name,
              "content_md5": content_md5, "refresh": refresh is not None,
-             "sending": on_sending is not None},
-            name, on_progress=on_progress, refresh=refresh, on_sending=on_sending,
+             "landing": landing is not None},
+            name, on_progress=on_progress, refresh=refresh, landing=landing,
         )  # fmt: skip
 
     async def put_multipart(
@@ -188,14 +190,14 @@ class TransferProcess(AsyncClosing):
         *,
         on_progress: ProgressCallback | None,
         refresh: LinkProvider | None = None,
-        on_sending: Callable[[], Awaitable[None]] | None = None,
+        landing: Landing | None = None,
         on_part_done: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
         child = await self._ensure_child()
         call_id = next(self._ids)
         call = _Call(
             name, asyncio.get_running_loop().create_future(),
-            on_progress or self._on_progress, refresh, on_sending, on_part_done,
+            on_progress or self._on_progress, refresh, landing, on_part_done,
         )  # fmt: skip
         self._calls[call_id] = call
         try:
@@ -213,6 +215,12 @@ class TransferProcess(AsyncClosing):
             self._calls.pop(call_id, None)
             for helper in call.helpers:
                 helper.cancel()
+            if call.landing_open and call.landing is not None:
+                # the call ended between the two: the child's last word says how (a dead
+                # child has none, and then nobody knows)
+                call.landing_open = False
+                end = call.done.result() if call.done.done() else {}
+                await call.landing.landed(end.get("stored"))
         return _outcome(reply, call)
 
     async def _cancel(self, child: asyncio.subprocess.Process, call_id: int, call: _Call) -> None:
@@ -273,22 +281,27 @@ class TransferProcess(AsyncClosing):
             if call.on_part_done is not None:
                 call.on_part_done(message["part"])
         elif "ask" in message:
-            helper = asyncio.create_task(self._answer(child, message["id"], message["ask"], call))
+            helper = asyncio.create_task(self._answer(child, message, call))
             call.helpers.add(helper)
             helper.add_done_callback(call.helpers.discard)
         elif not call.done.done():
             call.done.set_result(message)
 
     async def _answer(
-        self, child: asyncio.subprocess.Process, call_id: int, ask: str, call: _Call
+        self, child: asyncio.subprocess.Process, message: dict[str, Any], call: _Call
     ) -> None:
         """Run the caller's callback the child asked for, and tell it how it went."""
-        answer: dict[str, Any] = {"id": call_id, "op": "answer"}
+        ask = message["ask"]
+        answer: dict[str, Any] = {"id": message["id"], "op": "answer"}
         try:
             if ask == "link" and call.refresh is not None:
                 answer["link"] = await call.refresh()
-            elif ask == "sending" and call.on_sending is not None:
-                await call.on_sending()
+            elif ask == "landing" and call.landing is not None:
+                await call.landing.landing()
+                call.landing_open = True
+            elif ask == "landed" and call.landing is not None and call.landing_open:
+                call.landing_open = False
+                await call.landing.landed(message["stored"])
         except Exception as exc:  # raised to the caller unchanged, as Transfer does
             call.callback_error = exc
             answer["failed"] = True
@@ -321,7 +334,7 @@ def _outcome(reply: dict[str, Any], call: _Call) -> dict[str, Any]:
 
 
 class _CallbackFailed(Exception):
-    """The caller's refresh or on_sending raised; the caller raises it again."""
+    """The caller's refresh or landing raised; the caller raises it again."""
 
 
 class _Child:
@@ -332,6 +345,7 @@ class _Child:
         self.loop = loop
         self.calls: dict[int, asyncio.Task[None]] = {}
         self.asked: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.closed = False
         self._out = sys.stdout.buffer
 
     def send(self, message: dict[str, Any]) -> None:
@@ -351,10 +365,12 @@ class _Child:
         else:
             self.calls[call_id] = asyncio.create_task(self.run(call_id, message))
 
-    async def ask(self, call_id: int, what: str) -> dict[str, Any]:
+    async def ask(self, call_id: int, what: str, **details: Any) -> dict[str, Any]:
+        if self.closed:
+            raise _CallbackFailed  # the parent is gone: nobody would answer
         asked: asyncio.Future[dict[str, Any]] = self.loop.create_future()
         self.asked[call_id] = asked
-        self.send({"id": call_id, "ask": what})
+        self.send({"id": call_id, "ask": what, **details})
         answer = await asked
         if answer.get("failed"):
             raise _CallbackFailed
@@ -368,10 +384,8 @@ class _Child:
             link: str = (await self.ask(call_id, "link"))["link"]
             return link
 
-        async def sending() -> None:
-            await self.ask(call_id, "sending")
-
         reply: dict[str, Any]
+        landing = _AskLanding(self, call_id) if message.get("landing") else None
         try:
             reply = {"done": True}
             op = message["op"]
@@ -380,7 +394,7 @@ class _Child:
                     Path(message["path"]), message["url"], name=message["name"],
                     content_md5=message["content_md5"],
                     refresh=refresh if message["refresh"] else None, on_progress=progress,
-                    on_sending=sending if message["sending"] else None,
+                    landing=landing,
                 )  # fmt: skip
             elif op == "put_multipart":
                 await self.transfer.put_multipart(
@@ -412,7 +426,28 @@ class _Child:
         finally:
             self.calls.pop(call_id, None)
             self.asked.pop(call_id, None)
+        if landing is not None:
+            reply["stored"] = landing.stored
         self.send({"id": call_id, **reply})
+
+
+class _AskLanding:
+    """The caller's :class:`Landing`, asked over the wire."""
+
+    def __init__(self, child: _Child, call_id: int) -> None:
+        self.child = child
+        self.call_id = call_id
+        # as far as this side knows: not sent, open (None) or how the last try ended; the
+        # call's final message repeats it, in case the caller did not hear ``landed``
+        self.stored: bool | None = False
+
+    async def landing(self) -> None:
+        await self.child.ask(self.call_id, "landing")
+        self.stored = None
+
+    async def landed(self, stored: bool | None) -> None:
+        self.stored = stored
+        await self.child.ask(self.call_id, "landed", stored=stored)
 
 
 class _Forward(logging.Handler):
@@ -450,6 +485,9 @@ async def _serve(config: dict[str, Any]) -> None:
         log.addHandler(_Forward(child))
         while (message := await inbox.get()) is not None:
             child.take(message)
+        child.closed = True
+        for asked in child.asked.values():
+            asked.cancel()
         open_calls = list(child.calls.values())
         for task in open_calls:
             task.cancel()

@@ -266,6 +266,48 @@ async def test_a_stopped_engine_resumes_without_uploading_or_editing_again(
     assert all(p.sidecar and p.sidecar.status == "created" for p in photos_after)
 
 
+@pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "transfer-process"])
+async def test_a_file_that_landed_before_a_stop_without_a_record_is_not_sent_again(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolate: bool
+) -> None:
+    """The store took IMG_3's file, and the bridge stopped before it recorded the answer,
+    while the next files were in flight. Imagen's count must tell which one landed: no
+    file goes up twice."""
+    from bridge.jobs.recording import StoreCheckpoint
+
+    real = StoreCheckpoint.uploaded
+    stuck = asyncio.Event()
+
+    async def never_recorded(self: StoreCheckpoint, photo: Any) -> None:
+        if photo.name == "IMG_3.CR2":
+            stuck.set()
+            await asyncio.Event().wait()  # the bridge dies here
+        await real(self, photo)
+
+    log = tmp_path / "access.log"
+    emulator = await emulator_factory(faults=FaultConfig(processing_s=0.2), access_log=log)
+    names = [f"IMG_{n}.CR2" for n in range(6)]
+    # big enough (and few connections) that the next files are still going up at the stop
+    photos = make_photos(tmp_path / "shoot", names, size=48 * 2**20)
+    settings = settings_for(emulator, tmp_path / "data")
+    with monkeypatch.context() as patch:
+        patch.setattr(StoreCheckpoint, "uploaded", never_recorded)
+        async with JobEngine.open(settings, resume=False, isolate=isolate, transfers=2) as engine:
+            job, _ = await engine.create(request(photos))
+            async with asyncio.timeout(30):
+                await stuck.wait()
+            await asyncio.sleep(0.05)
+    held = puts(log)
+    assert any(t.split("?")[0].endswith("/IMG_3.CR2") for t in held)
+    assert len(held) < len(names)  # the stop did catch files in flight
+    async with JobEngine.open(settings, isolate=isolate) as engine:
+        done = await until(engine, job.id, lambda v: v.state.ended)
+    assert done.state is JobState.DONE and done.counts.ready == len(names), done
+    uploads = puts(log)
+    assert sorted(Path(t.split("?")[0]).name for t in uploads) == sorted(names)
+    assert set(uploads.values()) == {1}, uploads
+
+
 async def test_a_stopped_multipart_upload_continues_with_the_parts_it_lacks(
     emulator_factory: Any, tmp_path: Path
 ) -> None:
@@ -294,6 +336,42 @@ async def test_a_stopped_multipart_upload_continues_with_the_parts_it_lacks(
     assert set(parts.values()) == {1}, parts  # no part went up twice
     assert before and len(parts) == 4 > len(before)
     assert posts(log, "/multipart_uploads") == 2  # one upload per file, continued
+
+
+@pytest.mark.parametrize("hook", ["upload_closed", "uploaded"])
+async def test_a_multipart_upload_completed_before_a_stop_is_neither_sent_nor_completed_again(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hook: str
+) -> None:
+    """The complete took effect and the bridge stopped before recording it (before or after
+    closing the open upload): the restarted job asks Imagen, not the store, and goes on."""
+    from bridge.jobs.recording import StoreCheckpoint
+
+    stuck = asyncio.Event()
+
+    async def dies_here(self: StoreCheckpoint, photo: Any) -> None:
+        stuck.set()
+        await asyncio.Event().wait()
+
+    log = tmp_path / "access.log"
+    emulator = await emulator_factory(faults=FaultConfig(processing_s=0.1), access_log=log)
+    big = make_photos(tmp_path, ["pano.jpg"], size=70 * 2**20)
+    settings = settings_for(emulator, tmp_path / "data")
+    job_request = JobRequest.model_validate({"photos": [{"path": str(big[0])}], "smart": True})
+    with monkeypatch.context() as patch:
+        patch.setattr(StoreCheckpoint, hook, dies_here)
+        async with JobEngine.open(settings, resume=False) as engine:
+            job, _ = await engine.create(job_request)
+            async with asyncio.timeout(30):
+                await stuck.wait()
+    completes = posts(log, "/complete")
+    assert completes == 1
+    async with JobEngine.open(settings) as engine:
+        done = await until(engine, job.id, lambda v: v.state.ended)
+    assert done.state is JobState.DONE and done.counts.ready == 1, done
+    assert posts(log, "/complete") == completes
+    assert posts(log, "/multipart_uploads") == 1
+    parts = Counter(t for t in puts(log) if "partNumber" in t)
+    assert parts and set(parts.values()) == {1}, parts
 
 
 async def test_a_multipart_complete_whose_answer_was_lost_does_not_fail_the_photo(

@@ -43,44 +43,70 @@ async def test_a_killed_helper_fails_its_calls_retryably_and_the_next_call_gets_
     assert transfer.pid is None  # closed: the helper is gone
 
 
-@pytest.mark.parametrize("callback", ["refresh", "on_sending"])
+class Refused(Exception):
+    pass
+
+
+class RefusingLanding:
+    async def landing(self) -> None:
+        raise Refused("Imagen said no")
+
+    async def landed(self, stored: bool | None) -> None:
+        raise AssertionError("never landing, never landed")
+
+
+@pytest.mark.parametrize("callback", ["refresh", "landing"])
 async def test_a_failing_callback_reaches_the_caller_unchanged(
     storage: FakeStorage, tmp_path: Path, callback: str
 ) -> None:
     path = tmp_path / "a.jpg"
     path.write_bytes(b"x" * 1000)
-    storage.plan("k", Expire())
-
-    class Refused(Exception):
-        pass
 
     async def fails() -> str:
         raise Refused("Imagen said no")
 
     async with TransferProcess(retry=FAST_RETRY) as transfer:
         with pytest.raises(Refused, match="Imagen said no"):
-            await transfer.put_file(path, storage.link("k"), name="a.jpg", **{callback: fails})
+            if callback == "refresh":
+                storage.plan("k", Expire())
+                await transfer.put_file(path, storage.link("k"), name="a.jpg", refresh=fails)
+            else:
+                await transfer.put_file(
+                    path, storage.link("k"), name="a.jpg", landing=RefusingLanding()
+                )
         assert "k" not in storage.objects
         # the helper is fine: the next call goes through
         await transfer.put_file(path, storage.link("k2"), name="a.jpg")
     assert storage.objects["k2"] == path.read_bytes()
 
 
-async def test_on_sending_is_answered_before_the_first_byte_goes(
+async def test_a_helper_killed_while_its_file_may_be_landing_still_ends_the_landing(
     storage: FakeStorage, tmp_path: Path
 ) -> None:
     path = tmp_path / "a.jpg"
-    path.write_bytes(b"x" * 1000)
-    seen_then: list[int] = []
+    path.write_bytes(os.urandom(100_000))
+    storage.delay = 30.0  # the storage holds the answer once the body is in
+    told: list[str | bool | None] = []
 
-    async def sending() -> None:
-        await asyncio.sleep(0.1)  # a slow durable write: the child must wait for it
-        seen_then.append(len(storage.seen))
+    class Watch:
+        async def landing(self) -> None:
+            told.append("landing")
+
+        async def landed(self, stored: bool | None) -> None:
+            told.append(stored)
 
     async with TransferProcess(retry=FAST_RETRY) as transfer:
-        await transfer.put_file(path, storage.link("k"), name="a.jpg", on_sending=sending)
-    assert seen_then == [0]
-    assert storage.objects["k"] == path.read_bytes()
+        call = asyncio.create_task(
+            transfer.put_file(path, storage.link("k"), name="a.jpg", landing=Watch())
+        )
+        while storage.in_flight == 0:
+            await asyncio.sleep(0.01)
+        assert transfer.pid is not None
+        os.kill(transfer.pid, signal.SIGKILL)
+        with pytest.raises(TransferError) as caught:
+            await call
+        assert caught.value.retryable
+    assert told == ["landing", None]  # its fate is open: the caller's lock is not kept
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="Linux file names may be any bytes")

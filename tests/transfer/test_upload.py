@@ -63,6 +63,82 @@ async def test_put_sends_content_md5_when_one_was_registered(
     assert len(storage.seen) == 2  # a 400 is not retried
 
 
+class Witness:
+    """A Landing that notes, at each call, whether the storage already held the object."""
+
+    def __init__(self, storage: FakeStorage, key: str, *, slow: float = 0.0) -> None:
+        self.storage, self.key, self.slow = storage, key, slow
+        self.calls: list[tuple[str, bool | None, bool]] = []
+        self.received: list[int] = []  # body bytes the storage had when landing ended
+
+    async def landing(self) -> None:
+        await asyncio.sleep(self.slow)  # a slow durable write: the bytes must wait for it
+        self.calls.append(("landing", None, self.key in self.storage.objects))
+        self.received.append(self.storage.seen[-1].body_size if self.storage.seen else 0)
+
+    async def landed(self, stored: bool | None) -> None:
+        self.calls.append(("landed", stored, self.key in self.storage.objects))
+
+
+async def test_landing_is_told_before_the_last_bytes_go_and_how_the_try_ended(
+    storage: FakeStorage, tmp_path: Path, mover: Mover
+) -> None:
+    path, data = photo(tmp_path, "a.CR3", 3 * MiB + 17)
+    witness = Witness(storage, "k", slow=0.2)
+    async with mover(retry=FAST_RETRY) as transfer:
+        await transfer.put_file(path, storage.link("k"), name="a.CR3", landing=witness)
+    assert witness.calls == [("landing", None, False), ("landed", True, True)]
+    # the bytes before the last chunk went on; the last waited for the landing to be noted
+    [received] = witness.received
+    assert 0 < received <= len(data) - 17
+    [put] = storage.seen
+    assert put.body_size == len(data)
+    assert storage.objects["k"] == data
+
+
+async def test_landing_hears_of_every_try_refused_broken_off_or_stored(
+    storage: FakeStorage, tmp_path: Path, mover: Mover
+) -> None:
+    path, data = photo(tmp_path, "a.jpg", 100_000)
+    # the connection breaks once the whole body is in: whether it was stored is not known
+    storage.plan("k", Drop(after=len(data)))
+    witness = Witness(storage, "k")
+    refused = Witness(storage, "k2")
+    async with mover(retry=FAST_RETRY) as transfer:
+        await transfer.put_file(path, storage.link("k"), name="a.jpg", landing=witness)
+        with pytest.raises(TransferError):  # a wrong Content-MD5: refused after the body
+            await transfer.put_file(
+                path, storage.link("k2"), name="a.jpg", content_md5="AAAAAAAAAAAAAAAAAAAAAA==",
+                landing=refused,
+            )  # fmt: skip
+    assert witness.calls == [
+        ("landing", None, False),
+        ("landed", None, False),
+        ("landing", None, False),
+        ("landed", True, True),
+    ]
+    assert refused.calls == [("landing", None, False), ("landed", False, False)]
+
+
+async def test_an_empty_file_is_landing_before_its_request_goes(
+    storage: FakeStorage, tmp_path: Path, mover: Mover
+) -> None:
+    path, _ = photo(tmp_path, "empty.jpg", 0)
+    seen_then: list[int] = []
+
+    class Early(Witness):
+        async def landing(self) -> None:
+            seen_then.append(len(storage.seen))
+            await super().landing()
+
+    witness = Early(storage, "k")
+    async with mover(retry=FAST_RETRY) as transfer:
+        await transfer.put_file(path, storage.link("k"), name="empty.jpg", landing=witness)
+    assert seen_then == [0]
+    assert witness.calls == [("landing", None, False), ("landed", True, True)]
+    assert storage.objects["k"] == b""
+
+
 async def test_a_dropped_upload_is_sent_again_and_logged_without_the_signature(
     storage: FakeStorage,
     tmp_path: Path,
