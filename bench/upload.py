@@ -9,8 +9,9 @@ One run, one emulator (a separate ``imagen-bridge emulator`` process, no faults)
   runner; SDK: ``upload_i2i_images``, multipart; curl: one PUT per file, both at once).
 
 Each contender runs in its own process, in rotating order over ``--rounds`` rounds (the
-median wall time and the largest peak RSS are reported), after the test files are synced to
-disk so no contender pays for another's writeback. Wall time covers the upload step only (project
+median wall time and the largest peak RSS are reported), each after everything written so far
+(the test files, the uploads before it) is synced to disk, so no contender pays for
+another's writeback. Wall time covers the upload step only (project
 creation and link requests included for the bridge and the SDK, as their users pay them;
 excluded for curl, whose links are fetched first). Peak RSS: the Python drivers report their
 own ``ru_maxrss``; curl's is the sum over its process tree, sampled every 10 ms.
@@ -320,6 +321,7 @@ def main() -> None:
                 turn = round_ % len(mine)
                 tools = mine[turn:] + mine[:turn]
                 for tool in tools:
+                    os.sync()  # the last contender's uploads are on disk, not in this one's time
                     if tool == "curl":
                         m = measure_curl(case, base_url, paths, workdir)
                     else:

@@ -9,7 +9,10 @@ Bodies are streamed in ``CHUNK``-sized pieces and never held whole in memory; th
 reads and writes run in worker threads, so a slow disk never stalls the event loop. An
 upload is written to a temp file and renamed into place only when complete and verified, so
 a dropped connection never leaves a partial object. On disk an object is named by the
-SHA-256 of its key, so no key, however hostile, can reach outside ``root``.
+SHA-256 of its key, so no key, however hostile, can reach outside ``root``. A completed
+multipart object is its parts directory, moved beside the objects and published as a
+symlink in the object's place (S3 does not copy the bytes either); a directory no object
+names any more (one overwritten) is removed when the store opens next.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import io
 import os
 import secrets
 import shutil
@@ -33,6 +37,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from aiohttp import HttpVersion11, web
 
+from bridge.emulator.concat import Concatenation
 from bridge.emulator.faults import Faults
 from bridge.emulator.ranges import parse_range
 from bridge.emulator.s3errors import StoreError, error_response, new_request_id
@@ -47,6 +52,9 @@ MIN_PART_SIZE = 5 * 2**20  # every part but the last
 MAX_PARTS = 10000
 MAX_KEY_BYTES = 1024
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"  # what S3 serves when none was stored
+
+_ETAG_FILE = "etag"  # beside the parts (named by number) of a completed multipart object
+_PARTS_SUFFIX = ".parts"
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -73,6 +81,16 @@ class _PutPlan:
     length: int
     md5: bytes | None
     part: tuple[str, int] | None  # (upload id, part number) for a multipart part
+
+
+@dataclass
+class _Stored:
+    """An object opened for reading: its bytes, size, time, and ETag when recorded with it."""
+
+    stream: BinaryIO
+    size: int
+    mtime: float
+    etag: str | None  # None: a plain file's, looked up (or computed) by ``_etag``
 
 
 class _Dropped(ConnectionError):
@@ -109,6 +127,7 @@ class ObjectStore:
             shutil.rmtree(leftovers, ignore_errors=True)
         for directory in (self._objects, self._temp, self._multipart):
             directory.mkdir(parents=True, exist_ok=True)
+        _remove_unnamed_parts(self._objects)
         self._uploads: dict[str, _Upload] = {}
         self._lock = threading.Lock()
 
@@ -205,25 +224,15 @@ class ObjectStore:
             upload.completing = True
         numbers = sorted(parts)
         try:
-            temp = self._new_temp()
-            try:
-                with temp.open("xb") as sink:
-                    for number in numbers:
-                        with (upload.directory / _part_name(number)).open("rb") as source:
-                            _append(source, sink)
-                combined = hashlib.md5(
-                    b"".join(parts[n].md5 for n in numbers), usedforsecurity=False
-                )
-                self._publish(temp, upload.key, f"{combined.hexdigest()}-{len(numbers)}")
-            finally:
-                temp.unlink(missing_ok=True)
+            combined = hashlib.md5(b"".join(parts[n].md5 for n in numbers), usedforsecurity=False)
+            (upload.directory / _ETAG_FILE).write_text(f"{combined.hexdigest()}-{len(numbers)}")
+            self._publish_parts(upload.directory, upload.key)
         except BaseException:
             with self._lock:
                 upload.completing = False
             raise
         with self._lock:
             del self._uploads[upload_id]
-        shutil.rmtree(upload.directory, ignore_errors=True)
 
     def abort_multipart(self, upload_id: str) -> None:
         """Discard a multipart upload and its parts; ``NoSuchUpload`` if it is not open."""
@@ -246,20 +255,40 @@ class ObjectStore:
     # ---- direct access for the emulator itself -----------------------------------------
 
     def exists(self, key: str) -> bool:
-        return self._object_path(key).is_file()
+        path = self._object_path(key)
+        return path.is_file() or path.is_symlink()
 
     def size(self, key: str) -> int:
-        try:
-            return self._object_path(key).stat().st_size
-        except FileNotFoundError:
-            raise _no_such_key(key) from None
+        stored = self._open(key)
+        stored.stream.close()
+        return stored.size
 
     def open_read(self, key: str) -> BinaryIO:
         """The object's bytes as a binary file; the caller closes it."""
+        return self._open(key).stream
+
+    def _open(self, key: str) -> _Stored:
+        path = self._object_path(key)
         try:
-            return self._object_path(key).open("rb")
+            home = path.parent / path.readlink()
         except FileNotFoundError:
             raise _no_such_key(key) from None
+        except OSError:  # not a link: a plain file
+            try:
+                stream = path.open("rb")
+            except FileNotFoundError:  # replaced just now by a link, or removed
+                raise _no_such_key(key) from None
+            stat = os.fstat(stream.fileno())
+            return _Stored(stream, stat.st_size, stat.st_mtime, None)
+        # a parts directory is never changed once published, and stays while the store is open
+        parts = sorted(p for p in home.iterdir() if p.name != _ETAG_FILE)
+        concatenation = Concatenation(parts, [p.stat().st_size for p in parts])
+        return _Stored(
+            io.BufferedReader(concatenation, CHUNK),
+            concatenation.size,
+            os.lstat(path).st_mtime,
+            (home / _ETAG_FILE).read_text(),
+        )
 
     def sha256(self, key: str) -> str:
         """Hex SHA-256 of the object, read in chunks."""
@@ -297,6 +326,21 @@ class ObjectStore:
 
     def _new_temp(self) -> Path:
         return self._temp / f"{secrets.token_hex(12)}.tmp"
+
+    def _publish_parts(self, directory: Path, key: str) -> None:
+        """Make the parts in ``directory`` the object ``key``, by a link swapped into place."""
+        path = self._object_path(key)
+        path.parent.mkdir(exist_ok=True)
+        home = path.with_name(f"{path.name}.{secrets.token_hex(8)}{_PARTS_SUFFIX}")
+        directory.replace(home)
+        link = self._new_temp()
+        try:
+            link.symlink_to(home.name)  # relative: resolved beside the object, where it goes
+            link.replace(path)
+        except BaseException:
+            link.unlink(missing_ok=True)
+            home.replace(directory)  # the upload stays open, as after any failed complete
+            raise
 
     def _publish(self, temp: Path, key: str, etag: str) -> None:
         """Move a finished temp file into place and record its ETag beside it."""
@@ -456,21 +500,16 @@ class ObjectStore:
         self._signer.verify(
             "GET", BUCKET, key, now=self._clock(), query=query, headers=request.headers
         )
-        path = self._object_path(key)
-        try:
-            stream = path.open("rb")
-        except FileNotFoundError:
-            raise _no_such_key(key) from None
-        with stream:
-            return await self._send(request, key, path, stream)
+        stored = self._open(key)
+        with stored.stream:
+            return await self._send(request, key, stored)
 
-    async def _send(
-        self, request: web.Request, key: str, path: Path, stream: BinaryIO
-    ) -> web.StreamResponse:
-        stat = os.fstat(stream.fileno())
-        size = stat.st_size
-        etag = f'"{await asyncio.to_thread(self._etag, path, stream)}"'
-        last_modified = formatdate(stat.st_mtime, usegmt=True)
+    async def _send(self, request: web.Request, key: str, stored: _Stored) -> web.StreamResponse:
+        stream, size = stored.stream, stored.size
+        if stored.etag is None:
+            stored.etag = await asyncio.to_thread(self._etag, self._object_path(key), stream)
+        etag = f'"{stored.etag}"'
+        last_modified = formatdate(stored.mtime, usegmt=True)
         if_range = request.headers.get("If-Range")
         try:
             wanted = (
@@ -651,21 +690,12 @@ def _check_parts(upload_id: str, parts: Mapping[int, _Part]) -> None:
             )
 
 
-def _append(source: BinaryIO, sink: BinaryIO) -> None:
-    """Copy ``source`` to the end of ``sink`` in the kernel where it can (S3 assembles parts
-    server-side in no time; a Python copy loop made the emulator the bottleneck)."""
-    if hasattr(os, "copy_file_range"):
-        sink.flush()  # the kernel copy writes at the descriptor's offset, past Python's buffer
-        start = sink.tell()
-        try:
-            while os.copy_file_range(source.fileno(), sink.fileno(), 1 << 30):
-                pass
-            return
-        except OSError:  # a filesystem or kernel without it: start over in user space
-            source.seek(0)
-            sink.seek(start)
-            sink.truncate()
-    shutil.copyfileobj(source, sink, CHUNK)
+def _remove_unnamed_parts(objects: Path) -> None:
+    """Parts directories no object links to any more (overwritten, or a crash mid-publish)."""
+    named = {link.parent / link.readlink() for link in objects.glob("*/*") if link.is_symlink()}
+    for home in objects.glob(f"*/*{_PARTS_SUFFIX}"):
+        if home not in named:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def _absorb(chunk: bytes, sink: BinaryIO, digest: Callable[[bytes], object]) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
 
-from bridge.emulator.objectstore import MIN_PART_SIZE, StoreError
+from bridge.emulator.faults import FaultConfig, Faults
+from bridge.emulator.objectstore import MIN_PART_SIZE, ObjectStore, StoreError
 
 from .conftest import Store
 from .helpers import s3_error
@@ -46,26 +48,73 @@ async def test_good_multipart_upload_assembles_byte_identical(served: Store) -> 
     assert list((served.root / "multipart").iterdir()) == []
 
 
-@pytest.mark.parametrize("copied_before_failure", [0, 4096])
-async def test_assembly_falls_back_when_the_kernel_copy_fails(
-    served: Store, monkeypatch: pytest.MonkeyPatch, copied_before_failure: int
+async def completed(served: Store, key: str, parts: list[bytes]) -> None:
+    upload_id = served.store.create_multipart(key)
+    async with httpx.AsyncClient() as client:
+        for number, data in enumerate(parts, start=1):
+            assert (await put_part(client, served, upload_id, number, data)).status_code == 200
+    served.store.complete_multipart(upload_id)
+
+
+def bytes_on_disk(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+async def test_a_completed_object_is_served_from_its_parts_without_a_copy(served: Store) -> None:
+    parts = [os.urandom(MIN_PART_SIZE), os.urandom(MIN_PART_SIZE), os.urandom(1000)]
+    await completed(served, KEY, parts)
+    whole = b"".join(parts)
+    # S3 does not copy the bytes at complete; neither does the emulator
+    assert len(whole) <= bytes_on_disk(served.root) < len(whole) + 4096
+    first, last = MIN_PART_SIZE - 10, 2 * MIN_PART_SIZE + 9  # across both part boundaries
+    async with httpx.AsyncClient() as client:
+        url = served.store.presign("GET", KEY, origin=served.origin)
+        ranged = await client.get(url, headers={"Range": f"bytes={first}-{last}"})
+        tail = await client.get(url, headers={"Range": "bytes=-5"})
+    assert ranged.status_code == 206
+    assert ranged.content == whole[first : last + 1]
+    assert ranged.headers["Content-Range"] == f"bytes {first}-{last}/{len(whole)}"
+    assert tail.content == whole[-5:]
+    assert served.store.size(KEY) == len(whole)
+    assert served.store.exists(KEY)
+
+
+async def test_objects_replace_each_other_whether_plain_or_from_parts(
+    served: Store, tmp_path: Path
 ) -> None:
-    """A filesystem without copy_file_range (or one failing half-way) still assembles exactly."""
-    real_copy = os.copy_file_range
+    parts = [os.urandom(MIN_PART_SIZE), os.urandom(10)]
+    served.store.write_object(KEY, b"plain before")
+    await completed(served, KEY, parts)
+    assert served.store.open_read(KEY).read() == b"".join(parts)
+    served.store.write_object(KEY, b"plain after")
+    with served.store.open_read(KEY) as stream:
+        assert stream.read() == b"plain after"
+    async with httpx.AsyncClient() as client:
+        response = await client.get(served.store.presign("GET", KEY, origin=served.origin))
+    assert response.headers["ETag"] == f'"{hashlib.md5(b"plain after").hexdigest()}"'
+    # the parts no object names any more go when the store opens next; named ones stay
+    await completed(served, "other", parts)
+    reopened = ObjectStore(served.root, faults=Faults(FaultConfig()))
+    assert reopened.open_read(KEY).read() == b"plain after"
+    assert reopened.open_read("other").read() == b"".join(parts)
+    assert len(list(served.root.glob("objects/*/*.parts"))) == 1
 
-    def failing_copy(src: int, dst: int, count: int, *args: object) -> int:
-        if copied_before_failure and os.lseek(dst, 0, os.SEEK_CUR) == 0:
-            real_copy(src, dst, copied_before_failure)
-        raise OSError(18, "Invalid cross-device link")
 
-    parts = [os.urandom(MIN_PART_SIZE), os.urandom(999)]
+async def test_a_complete_that_cannot_publish_leaves_the_upload_open(
+    served: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts = [os.urandom(MIN_PART_SIZE), os.urandom(10)]
     upload_id = served.store.create_multipart(KEY)
     async with httpx.AsyncClient() as client:
         for number, data in enumerate(parts, start=1):
             assert (await put_part(client, served, upload_id, number, data)).status_code == 200
-    monkeypatch.setattr(os, "copy_file_range", failing_copy)
-    served.store.complete_multipart(upload_id)
-    assert served.store.sha256(KEY) == hashlib.sha256(b"".join(parts)).hexdigest()
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "symlink_to", lambda *_: (_ for _ in ()).throw(OSError(28, "full")))
+        with pytest.raises(OSError, match="full"):
+            served.store.complete_multipart(upload_id)
+    assert not served.store.exists(KEY)
+    served.store.complete_multipart(upload_id)  # the same upload, completed once it can be
+    assert served.store.open_read(KEY).read() == b"".join(parts)
 
 
 async def test_small_middle_part_is_entity_too_small_and_can_be_fixed(served: Store) -> None:
