@@ -29,6 +29,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,9 @@ from bridge.workers import follow_parent
 
 #: Longest wait for the child to wind a canceled call down (remove its temp file).
 CANCEL_WAIT_S = 10.0
+#: Progress of one call crosses at most this often (its first and last always do): the
+#: caller's loop, an API server's, has better things to do than parse 4 messages per MB.
+PROGRESS_EVERY_S = 0.1
 #: Longest wait for the child to end after its stdin closed.
 EXIT_WAIT_S = 5.0
 _LINE_LIMIT = 64 * 2**20  # a multipart call lists every part's link
@@ -377,7 +381,14 @@ class _Child:
         return answer
 
     async def run(self, call_id: int, message: dict[str, Any]) -> None:
+        sent_at = -PROGRESS_EVERY_S
+
         def progress(event: ProgressEvent) -> None:
+            nonlocal sent_at
+            now = time.monotonic()
+            if 0 < event.done < event.total and now - sent_at < PROGRESS_EVERY_S:
+                return
+            sent_at = now
             self.send({"id": call_id, "progress": dataclasses.astuple(event)})
 
         async def refresh() -> str:

@@ -8,11 +8,13 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from bridge.transfer import TransferError, TransferProcess
+from bridge.transfer import ProgressEvent, TransferError, TransferProcess
+from bridge.transfer.process import PROGRESS_EVERY_S
 from tests.transfer.conftest import FAST_RETRY
 from tests.transfer.storage_double import Expire, FakeStorage, Reply
 
@@ -107,6 +109,24 @@ async def test_a_helper_killed_while_its_file_may_be_landing_still_ends_the_land
             await call
         assert caught.value.retryable
     assert told == ["landing", None]  # its fate is open: the caller's lock is not kept
+
+
+async def test_progress_crosses_at_most_ten_times_a_second_first_and_last_included(
+    storage: FakeStorage, tmp_path: Path
+) -> None:
+    path = tmp_path / "big.CR3"
+    path.write_bytes(os.urandom(64 * MiB))
+    storage.delay = 0.3  # the answer takes a while: the last event still comes
+    events: list[ProgressEvent] = []
+    async with TransferProcess(retry=FAST_RETRY, on_progress=events.append) as transfer:
+        started = time.monotonic()
+        await transfer.put_file(path, storage.link("k"), name="big.CR3")
+        elapsed = time.monotonic() - started
+    assert events[0].done == 0
+    assert events[-1] == ProgressEvent("upload", "big.CR3", 64 * MiB, 64 * MiB)
+    middle = [e for e in events if 0 < e.done < e.total]
+    assert len(middle) <= elapsed / PROGRESS_EVERY_S + 1
+    assert len(middle) < 64 * MiB // (256 * 1024)  # what crossing every step would send
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="Linux file names may be any bytes")
