@@ -12,7 +12,7 @@ from bridge.jobs.engine import JobEngine
 from bridge.server import routes_jobs, routes_merge, routes_service
 from bridge.server.errors import MAX_BODY_BYTES
 from bridge.server.jobviews import JobViews
-from bridge.server.middleware import error_shape, guard
+from bridge.server.middleware import guarded
 from bridge.server.openapi import build_spec
 from bridge.server.operations import Operation
 from bridge.server.state import (
@@ -51,7 +51,7 @@ def create_app(
     ``start_merge_worker`` starts the merge process with the app (``serve`` does); else it
     starts at the first merge.
     """
-    app = web.Application(middlewares=[error_shape, guard], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[guarded], client_max_size=MAX_BODY_BYTES)
     app[ENGINE] = engine
     app[SETTINGS] = settings
     app[TOKEN] = token

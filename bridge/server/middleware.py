@@ -41,9 +41,12 @@ _HTTP_CODES = {
 
 
 @web.middleware
-async def error_shape(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure as ``{"error": {...}}``; an unexpected one is logged and answered 500."""
+async def guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one middleware (each layer costs every request): :func:`_guard`, then the
+    handler, and every failure as ``{"error": {...}}``; an unexpected one is logged and
+    answered 500."""
     try:
+        _guard(request)
         return await handler(request)
     except ApiError as exc:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
@@ -87,8 +90,7 @@ def _allow_header(exc: web.HTTPException) -> dict[str, str] | None:
     return None
 
 
-@web.middleware
-async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+def _guard(request: web.Request) -> None:
     """Host, then browser markers, then the token (health needs none); 503 while stopping."""
     _check_host(request)
     if "Origin" in request.headers or request.headers.get("Sec-Fetch-Site", "none") != "none":
@@ -103,7 +105,6 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         _check_token(request)
     if request.app[STOPPING].is_set():
         raise ApiError(503, "shutting_down", "the bridge is stopping")
-    return await handler(request)
 
 
 def _check_host(request: web.Request) -> None:

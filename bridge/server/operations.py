@@ -58,7 +58,7 @@ class Param:
         return schema
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Call:
     """One request with its declared inputs parsed."""
 
@@ -121,10 +121,13 @@ class Operation:
         """The aiohttp handler: parse the declared inputs, then call ``handler``."""
 
         async def handle(request: web.Request) -> web.StreamResponse:
-            query = _parse_query(request, self.query)
+            query = _parse_query(request, self.query) if request.query_string else defaults()
             headers = {p.name: p.parse(request.headers.getall(p.name, [])) for p in self.headers}
             body = await _read_body(request, self) if request.method == "POST" else None
             return await self.handler(Call(request, query, headers, body))
+
+        def defaults() -> dict[str, Any]:  # no query string: nothing to parse
+            return {p.name: p.parse([]) for p in self.query}
 
         handle.__name__ = self.operation_id
         return handle
