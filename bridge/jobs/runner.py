@@ -317,6 +317,9 @@ class _Landing:
         self.lock = lock
         self.checkpoint = checkpoint
         self.photo = photo
+        # once a try (or a stopped run's) may have landed, only a stored answer clears the
+        # mark: a later try's refusal says nothing of the earlier one
+        self.open = photo.path in checkpoint.in_flight()
 
     async def landing(self) -> None:
         await self.lock.acquire()
@@ -331,7 +334,9 @@ class _Landing:
         try:
             if stored:
                 await self.checkpoint.uploaded(self.photo)
-            elif stored is False:
+            elif stored is None:
+                self.open = True
+            elif not self.open:
                 self.checkpoint.not_landed(self.photo)
         finally:
             self.lock.release()
@@ -614,7 +619,8 @@ class _ProjectRun:
         except ImagenError as exc:
             if exc.status != 404:
                 await self._abort(photo, upload)
-                self.checkpoint.not_landed(photo)
+                if exc.status is not None and 400 <= exc.status < 500:
+                    self.checkpoint.not_landed(photo)  # refused; anything else may have worked
                 raise
             # Imagen no longer knows this upload, and nothing here aborted it: an earlier
             # complete (a retry whose first answer was lost, or a run that stopped right

@@ -60,11 +60,22 @@ def bytes_on_disk(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+def inodes(root: Path) -> set[int]:
+    return {p.stat().st_ino for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
 async def test_a_completed_object_is_served_from_its_parts_without_a_copy(served: Store) -> None:
     parts = [os.urandom(MIN_PART_SIZE), os.urandom(MIN_PART_SIZE), os.urandom(1000)]
-    await completed(served, KEY, parts)
+    upload_id = served.store.create_multipart(KEY)
+    async with httpx.AsyncClient() as client:
+        for number, data in enumerate(parts, start=1):
+            assert (await put_part(client, served, upload_id, number, data)).status_code == 200
+    uploaded = inodes(served.root / "multipart")
+    served.store.complete_multipart(upload_id)
     whole = b"".join(parts)
-    # S3 does not copy the bytes at complete; neither does the emulator
+    # S3 does not copy the bytes at complete; neither does the emulator: the parts are the
+    # object's very files, and nothing else of its size was written
+    assert len(uploaded) == 3 and uploaded <= inodes(served.root / "objects")
     assert len(whole) <= bytes_on_disk(served.root) < len(whole) + 4096
     first, last = MIN_PART_SIZE - 10, 2 * MIN_PART_SIZE + 9  # across both part boundaries
     async with httpx.AsyncClient() as client:
@@ -85,7 +96,8 @@ async def test_objects_replace_each_other_whether_plain_or_from_parts(
     parts = [os.urandom(MIN_PART_SIZE), os.urandom(10)]
     served.store.write_object(KEY, b"plain before")
     await completed(served, KEY, parts)
-    assert served.store.open_read(KEY).read() == b"".join(parts)
+    with served.store.open_read(KEY) as stream:
+        assert stream.read() == b"".join(parts)
     served.store.write_object(KEY, b"plain after")
     with served.store.open_read(KEY) as stream:
         assert stream.read() == b"plain after"
@@ -95,8 +107,8 @@ async def test_objects_replace_each_other_whether_plain_or_from_parts(
     # the parts no object names any more go when the store opens next; named ones stay
     await completed(served, "other", parts)
     reopened = ObjectStore(served.root, faults=Faults(FaultConfig()))
-    assert reopened.open_read(KEY).read() == b"plain after"
-    assert reopened.open_read("other").read() == b"".join(parts)
+    with reopened.open_read(KEY) as plain, reopened.open_read("other") as joined:
+        assert (plain.read(), joined.read()) == (b"plain after", b"".join(parts))
     assert len(list(served.root.glob("objects/*/*.parts"))) == 1
 
 
@@ -114,7 +126,8 @@ async def test_a_complete_that_cannot_publish_leaves_the_upload_open(
             served.store.complete_multipart(upload_id)
     assert not served.store.exists(KEY)
     served.store.complete_multipart(upload_id)  # the same upload, completed once it can be
-    assert served.store.open_read(KEY).read() == b"".join(parts)
+    with served.store.open_read(KEY) as stream:
+        assert stream.read() == b"".join(parts)
 
 
 async def test_small_middle_part_is_entity_too_small_and_can_be_fixed(served: Store) -> None:

@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from bridge.imagen import EditOptions, I2IEditOptions, ImagenAuthError, ImagenClient
+from bridge.jobs.checkpoint import Checkpoint
 from bridge.jobs.events import (
     FileBytes,
     PhotoFinished,
@@ -17,8 +18,8 @@ from bridge.jobs.events import (
     ProjectPhase,
     RunEvent,
 )
-from bridge.jobs.plan import plan_edit
-from bridge.jobs.runner import EditRequest, run_edit
+from bridge.jobs.plan import Photo, plan_edit
+from bridge.jobs.runner import EditRequest, _Landing, run_edit
 from bridge.xmp.packet import parse_xmp
 from tests.jobs.helpers import edit, files_under, jpeg_bytes, make_photos
 
@@ -395,3 +396,51 @@ async def test_a_wave_of_expired_download_links_is_fetched_once() -> None:
     assert await links.fresh_url("IMG_3.xmp", expired="v2/3") == "v3/3" and fetches == 2
     with pytest.raises(RuntimeError, match=r"no longer lists IMG_99\.xmp"):
         await links.fresh_url("IMG_99.xmp", expired="v1/99")
+
+
+class Marks(Checkpoint):
+    """Notes the landing hooks the runner calls."""
+
+    def __init__(self, in_flight: frozenset[Path] = frozenset()) -> None:
+        self.calls: list[str] = []
+        self._in_flight = in_flight
+
+    async def landing(self, photo: Photo) -> None:
+        self.calls.append("landing")
+
+    def not_landed(self, photo: Photo) -> None:
+        self.calls.append("not_landed")
+
+    async def uploaded(self, photo: Photo) -> None:
+        self.calls.append("uploaded")
+
+    def in_flight(self) -> frozenset[Path]:
+        return self._in_flight
+
+
+@pytest.mark.parametrize(
+    ("earlier", "then", "expected"),
+    [
+        ([], [False], ["landing", "not_landed"]),
+        ([], [True], ["landing", "uploaded"]),
+        # a try whose fate is open, then a refused one: the first may be on Imagen still
+        ([], [None, False], ["landing", "landing"]),
+        ([], [None, True], ["landing", "landing", "uploaded"]),
+        # a stopped run left the mark: a refusal now says nothing of that run's try
+        (["flying"], [False], ["landing"]),
+    ],
+)
+async def test_only_a_stored_answer_clears_a_mark_once_a_try_may_have_landed(
+    tmp_path: Path, earlier: list[str], then: list[bool | None], expected: list[str]
+) -> None:
+    [path] = make_photos(tmp_path, ["IMG_1.CR2"])
+    photo = plan_edit([path]).projects[0].photos[0]
+    marks = Marks(frozenset([photo.path]) if earlier else frozenset())
+    lock = asyncio.Lock()
+    landing = _Landing(lock, marks, photo)
+    for stored in then:
+        await landing.landing()
+        assert lock.locked()  # no other file of the project lands meanwhile
+        await landing.landed(stored)
+        assert not lock.locked()
+    assert marks.calls == expected

@@ -101,8 +101,9 @@ async def test_a_helper_killed_while_its_file_may_be_landing_still_ends_the_land
         call = asyncio.create_task(
             transfer.put_file(path, storage.link("k"), name="a.jpg", landing=Watch())
         )
-        while storage.in_flight == 0:
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(10):
+            while told != ["landing"]:  # the last chunk may be on its way
+                await asyncio.sleep(0.01)
         assert transfer.pid is not None
         os.kill(transfer.pid, signal.SIGKILL)
         with pytest.raises(TransferError) as caught:
