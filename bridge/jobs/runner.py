@@ -304,7 +304,7 @@ class _Runner:
 
 
 class _Landing:
-    """Lets one file of a project at a time land, its last bytes marked before they go.
+    """Lets one single-PUT file of a project at a time land, its last bytes marked first.
 
     Imagen tells only how many files a project holds. With at most one file between
     "its last byte may have gone" and "its answer is recorded", a run stopped at any
@@ -493,36 +493,65 @@ class _ProjectRun:
     async def _landed_meanwhile(self, pending: list[Photo]) -> list[Photo]:
         """Files a stopped run was sending may have landed without a record of the answer.
 
-        Imagen only counts the files it holds. Files land one at a time (``_Landing``),
-        so a stop leaves at most one with an open fate, and the count settles it: it
-        landed and is not sent again, or it did not and goes up again. Files whose
-        tries broke off after their last byte (then failed) can make the count
-        ambiguous; then the open ones are sent again, which is safe.
+        Imagen only counts the files it holds. Single files land one at a time
+        (``_Landing``), so a stop leaves at most one of them with an open fate; a
+        multipart upload whose complete was sent can be asked again (a 404 then means it
+        took effect). When the count covers every file in doubt, they all landed; when it
+        is zero, none did. Otherwise the multipart ones are settled by completing them
+        again and the count is taken anew for the rest. What stays unclear (tries that
+        broke off after their last byte, then failed) is sent again, which is safe.
         """
         in_flight = self.checkpoint.in_flight()
-        maybe = [p for p in self.state.project.photos if p.path in in_flight]
-        flying = [p for p in pending if p.path in in_flight]
-        if not flying:
+        if not any(p.path in in_flight for p in pending):
             return pending
-        held = await self.flow.images(self.uuid)
-        landed = None if held is None else held - len(self.state.uploaded)
+        waiting = {p.path for p in pending}
+        maybe = [p for p in self.state.project.photos if p.path in in_flight]
+        landed = await self._held_unrecorded()
+        if landed is not None and 0 < landed != len(maybe):
+            for photo in [p for p in maybe if p.path in waiting]:
+                left = self.checkpoint.open_upload(photo)
+                if left is not None and await self._settle(photo, left.upload):
+                    maybe.remove(photo)
+                    waiting.discard(photo.path)
+            landed = await self._held_unrecorded()
         if landed != len(maybe):
             if landed:
                 self.log.warning(
                     "Imagen holds %d file(s) of %d a stopped run may have sent, and which "
                     "cannot be told: sending them again", landed, len(maybe),
                 )  # fmt: skip
-            return pending
+            return [p for p in pending if p.path in waiting]
+        flying = [p for p in maybe if p.path in waiting]
         for photo in flying:
-            if self.checkpoint.open_upload(photo) is not None:
-                await self.checkpoint.upload_closed(photo)
             self.state.uploaded.append(photo)
             await self.checkpoint.uploaded(photo)
-        self.log.warning(
-            "%d file(s) a stopped run was sending had reached Imagen; not sent again",
-            len(flying),
-        )
-        return [p for p in pending if p not in flying]
+            if self.checkpoint.open_upload(photo) is not None:
+                await self.checkpoint.upload_closed(photo)
+            waiting.discard(photo.path)
+        if flying:
+            self.log.warning(
+                "%d file(s) a stopped run was sending had reached Imagen; not sent again",
+                len(flying),
+            )
+        return [p for p in pending if p.path in waiting]
+
+    async def _held_unrecorded(self) -> int | None:
+        """How many files Imagen holds beyond those recorded as uploaded (None: unknown)."""
+        held = await self.flow.images(self.uuid)
+        return None if held is None else held - len(self.state.uploaded)
+
+    async def _settle(self, photo: Photo, upload: MultipartUpload) -> bool:
+        """Complete again an upload a stopped run had sent the complete of; whether it is
+        now known to be on Imagen (else it was aborted and goes up again)."""
+        try:
+            await self._complete(photo, upload)
+        except (asyncio.CancelledError, ImagenAuthError):
+            raise
+        except Exception as exc:
+            self.log.warning("upload of %s could not be completed: %s", photo.path, exc)
+            return False
+        self.state.uploaded.append(photo)
+        return True
 
     async def upload(self, photos: Sequence[Photo]) -> None:
         """Upload ``photos``; small files in batches, so hashing and link requests for the
@@ -607,9 +636,7 @@ class _ProjectRun:
 
     async def _put_multipart(self, photo: Photo) -> None:
         """Upload one big file in parts; complete it, or abort it on any failure."""
-        upload = await self._put_parts(photo)
-        async with self.landing:  # the complete is where the file lands: see _Landing
-            await self._complete(photo, upload)
+        await self._complete(photo, await self._put_parts(photo))
 
     async def _complete(self, photo: Photo, upload: MultipartUpload) -> None:
         # durable before the complete: a run stopped after it completes again, never re-sends
@@ -637,8 +664,9 @@ class _ProjectRun:
         except BaseException:
             await self._abort(photo, upload)
             raise
-        await self.checkpoint.upload_closed(photo)
+        # recorded before the upload is forgotten: a stop between them leaves it uploaded
         await self.checkpoint.uploaded(photo)
+        await self.checkpoint.upload_closed(photo)
 
     async def _put_parts(self, photo: Photo) -> MultipartUpload:
         """Send every part, starting a new upload when the part links expired.
