@@ -325,8 +325,9 @@ class _Landing:
         await self.lock.acquire()
         try:
             await self.checkpoint.landing(self.photo)
-        except BaseException:  # canceled mid-write, the mark may still be made: undo it
-            self.checkpoint.not_landed(self.photo)
+        except BaseException:  # canceled mid-write: the bytes never went, the mark may
+            if not self.open:  # still be made, so undo it (unless an earlier try is open)
+                self.checkpoint.not_landed(self.photo)
             self.lock.release()
             raise
 

@@ -121,19 +121,18 @@ class Operation:
         """The aiohttp handler: parse the declared inputs, then call ``handler``."""
 
         async def handle(request: web.Request) -> web.StreamResponse:
-            query = _parse_query(request, self.query) if request.query_string else defaults()
+            query = _parse_query(request, self.query)
             headers = {p.name: p.parse(request.headers.getall(p.name, [])) for p in self.headers}
             body = await _read_body(request, self) if request.method == "POST" else None
             return await self.handler(Call(request, query, headers, body))
-
-        def defaults() -> dict[str, Any]:  # no query string: nothing to parse
-            return {p.name: p.parse([]) for p in self.query}
 
         handle.__name__ = self.operation_id
         return handle
 
 
 def _parse_query(request: web.Request, params: tuple[Param, ...]) -> dict[str, Any]:
+    if not request.query_string:  # most requests (the polls): every parameter defaults
+        return {p.name: p.parse([]) for p in params}
     known = {p.name for p in params}
     unknown = sorted(set(request.query) - known)
     if unknown:

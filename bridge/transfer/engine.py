@@ -257,7 +257,7 @@ class Transfer(AsyncClosing):
                         "PUT", link, content=body, headers=headers
                     ) as response:
                         reply = await _read_capped(response)
-                    stored = response.is_success
+                    stored = _stored(response)
                 except SourceChangedError as exc:
                     raise TransferError(f"{name}: {exc}", name=name) from exc
                 except (httpx.RequestError, httpx.InvalidURL) as exc:
@@ -546,6 +546,14 @@ async def _read_capped(response: httpx.Response) -> bytes:
         if len(body) >= MAX_ERROR_BODY:
             break
     return bytes(body)
+
+
+def _stored(response: httpx.Response) -> bool | None:
+    """What an answer says of the object: stored, refused (4xx), or not known (a 5xx store
+    may have kept it)."""
+    if response.is_success:
+        return True
+    return False if response.is_client_error else None
 
 
 def _refusal_failure(response: httpx.Response, body: bytes) -> _Failure:

@@ -444,3 +444,22 @@ async def test_only_a_stored_answer_clears_a_mark_once_a_try_may_have_landed(
         await landing.landed(stored)
         assert not lock.locked()
     assert marks.calls == expected
+
+
+@pytest.mark.parametrize(("earlier", "expected"), [([], ["not_landed"]), (["flying"], [])])
+async def test_a_mark_canceled_mid_write_is_undone_unless_an_earlier_try_is_open(
+    tmp_path: Path, earlier: list[str], expected: list[str]
+) -> None:
+    [path] = make_photos(tmp_path, ["IMG_1.CR2"])
+    photo = plan_edit([path]).projects[0].photos[0]
+
+    class Stopped(Marks):
+        async def landing(self, photo: Photo) -> None:
+            raise asyncio.CancelledError  # the write may still commit after this
+
+    marks = Stopped(frozenset([photo.path]) if earlier else frozenset())
+    lock = asyncio.Lock()
+    with pytest.raises(asyncio.CancelledError):
+        await _Landing(lock, marks, photo).landing()
+    assert not lock.locked()
+    assert marks.calls == expected

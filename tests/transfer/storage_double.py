@@ -3,7 +3,8 @@
 A test double of the network, not of the engine: real aiohttp over loopback.
 Links carry a token in the query (like a presigned signature); tokens can be
 expired. ``plan(key, ...)`` queues faults for the next requests of a key:
-drop the connection after N body bytes, answer a status (with Retry-After),
+drop the connection after N body bytes, answer a status (with Retry-After) before or
+after the body,
 report the link expired, or ignore a ``Range`` header. Every request's headers
 are recorded, so tests can check what went over the wire.
 """
@@ -37,6 +38,13 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Late:
+    """Answer ``status`` only once the whole body is in (a store failing after the upload)."""
+
+    status: int
+
+
+@dataclass(frozen=True)
 class Expire:
     """Answer like S3 does for an expired presigned URL."""
 
@@ -46,7 +54,7 @@ class IgnoreRange:
     """Serve the whole object with 200, as a server without range support would."""
 
 
-Action = Drop | Reply | Expire | IgnoreRange
+Action = Drop | Reply | Late | Expire | IgnoreRange
 ACTION = web.RequestKey("action", object)
 
 
@@ -137,6 +145,8 @@ class FakeStorage:
             await asyncio.sleep(self.delay)
         finally:
             self.in_flight -= 1
+        if isinstance(action, Late):
+            return web.Response(status=action.status, body=s3_error("InternalError", "Oops"))
         md5 = request.headers.get("Content-MD5")
         if md5 is not None and md5 != base64.b64encode(hashlib.md5(body).digest()).decode():
             return web.Response(status=400, body=s3_error("BadDigest", "Content-MD5 mismatch"))
