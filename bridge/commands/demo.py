@@ -85,10 +85,9 @@ def sample_settings(sidecar: Path) -> dict[str, Any]:
 
 def show_outcome(outcome: EditOutcome, shoot: Path, out: Console) -> None:
     out.print(f"Sample shoot (synthetic stand-ins): {escape(str(shoot))}", highlight=False)
-    first = next((p for p in outcome.photos if p.outputs), None)
-    if first is None:
+    if outcome.first_output is None:
         return
-    sidecar = Path(first.outputs[0])
+    sidecar = Path(outcome.first_output)
     values = sample_settings(sidecar)
     if values:
         table = Table("setting", "value", title=f"Some develop settings in {sidecar.name}")

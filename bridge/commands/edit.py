@@ -13,7 +13,8 @@ import contextlib
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from bridge.commands.progress_view import ProgressView
 from bridge.commands.session import notice_on
 from bridge.emulator.app import EmulatorConfig
 from bridge.imagen import ImagenValidationError, PhotographyType, Profile
+from bridge.jobs.book import JobBook
 from bridge.jobs.engine import JobEngine, room_needed
 from bridge.jobs.models import (
     SMART_TOOLS,
@@ -205,7 +207,11 @@ def _make_dirs(folder: Path, what: str) -> None:
 def check_room(out_dir: Path, photos: Sequence[Photo], *, images: bool, export: bool) -> None:
     """Refuse an output folder on a disk too full for the outputs, before any upload."""
     free = shutil.disk_usage(out_dir).free
-    need = room_needed(photos, images=images, export=export)
+    need = room_needed(
+        ((p.kind is ImageKind.JPEG or p.is_dng, p.size) for p in photos),
+        images=images,
+        export=export,
+    )
     if free < need:
         raise UsageError(
             f"Only {free // 2**20} MB free for {out_dir}; the outputs of {len(photos)} photos "
@@ -314,29 +320,77 @@ def profiles_for(
     return main, jpeg
 
 
+OUTCOME_PAGE = 500
+"""Photos read at a time to sum up a job: a 20,000-photo job is never held whole."""
+
+
 @dataclass(frozen=True)
 class EditOutcome:
-    """A finished (or interrupted) edit job: the job and each of its photos."""
+    """A finished (or interrupted) edit job, summed up from its photos page by page."""
 
     job: JobView
-    photos: tuple[PhotoView, ...]
+    notable: tuple[PhotoView, ...]
+    """The photos the summary names: not edited, merged into an HDR, sidecar refused or failed."""
+    sidecars: Mapping[str, int]
+    """Photos by sidecar merge status (created, updated, unchanged, refused, failed)."""
+    projects: int
+    first_output: str | None
+    """The first output of the first edited photo (the demo shows its settings)."""
+    photos: tuple[dict[str, object], ...] = ()
+    """Every photo as ``--json`` prints it; only collected when asked for."""
     skipped: tuple[SkippedFile, ...] = ()
     """Files given that are not sent: non-photos in folders, the JPEGs of RAW+JPEG pairs."""
 
     @property
     def merge_id(self) -> str | None:
         """What ``undo`` takes, once a sidecar was written (None: nothing to undo)."""
-        written = any(p.sidecar and p.sidecar.status in ("created", "updated") for p in self.photos)
+        written = self.sidecars.get("created", 0) + self.sidecars.get("updated", 0)
         return self.job.merge_id if written else None
 
     @property
     def ok(self) -> bool:
         """Every photo edited and every sidecar merged (nothing refused or failed)."""
-        return all(
-            p.state in (PhotoState.READY, PhotoState.APPLIED)
-            and (p.sidecar is None or p.sidecar.status not in ("refused", "failed"))
-            for p in self.photos
+        edited = self.job.counts.ready + self.job.counts.applied
+        return edited == self.job.photos_total and not (
+            self.sidecars.get("refused") or self.sidecars.get("failed")
         )
+
+
+async def collect_outcome(
+    book: JobBook, job_id: str, skipped: Sequence[SkippedFile] = (), *, every: bool = False
+) -> EditOutcome:
+    """The job's outcome; ``every`` also keeps each photo as ``--json`` prints it."""
+    job = await book.get(job_id)
+    notable: list[PhotoView] = []
+    sidecars: Counter[str] = Counter()
+    projects: set[int] = set()
+    first_output: str | None = None
+    photos: list[dict[str, object]] = []
+    after = -1
+    while page := (
+        await book.photos(job_id, settings=False, after=after, limit=OUTCOME_PAGE)
+    ).photos:
+        after = page[-1].index
+        for photo in page:
+            if photo.project is not None:
+                projects.add(photo.project)
+            if photo.sidecar is not None:
+                sidecars[photo.sidecar.status] += 1
+            edited = photo.state in (PhotoState.READY, PhotoState.APPLIED)
+            if first_output is None and edited and photo.outputs:
+                first_output = photo.outputs[0]
+            if (
+                not edited
+                or photo.hdr_output
+                or (photo.sidecar is not None and photo.sidecar.status in ("refused", "failed"))
+            ):
+                notable.append(photo)
+            if every:
+                photos.append(_photo_json(photo))
+    return EditOutcome(
+        job, tuple(notable), dict(sidecars), len(projects), first_output, tuple(photos),
+        tuple(skipped),
+    )  # fmt: skip
 
 
 async def edit_flow(
@@ -360,27 +414,10 @@ async def edit_flow(
         )
     except ImagenValidationError as exc:
         raise UsageError(f"--type: {exc}") from None
-    expect = SMART_EXPECTATION if args.smart else (HDR_EXPECTATION if tools.hdr_merge else None)
-    plan = plan_edit(
-        args.paths, expect=expect, recursive=args.recursive, keep_folders_together=tools.hdr_merge
-    )
-    plan, paired = pair_jpegs(plan, keep_folders_together=tools.hdr_merge)
-    if args.merge and args.naming == "adobe":
-        refuse_shared_sidecars(plan)
     out_dir, created = choose_out_dir(args.out)
     try:
-        check_room(out_dir, plan.photos, images=args.smart or tools.hdr_merge, export=args.export)
         return await _edit_in(
-            out_dir,
-            plan,
-            args,
-            tools,
-            photography_type,
-            settings,
-            report,
-            demo=demo,
-            emulator=emulator,
-            skipped=[*plan.skipped, *paired],
+            out_dir, args, tools, photography_type, settings, report, demo=demo, emulator=emulator
         )
     except (UsageError, PlanError):
         if created:
@@ -389,9 +426,20 @@ async def edit_flow(
         raise
 
 
+def _plan(args: EditArgs, tools: Tools) -> tuple[Plan, list[SkippedFile]]:
+    """The photos to send, checked; and the files given that are not sent."""
+    expect = SMART_EXPECTATION if args.smart else (HDR_EXPECTATION if tools.hdr_merge else None)
+    plan = plan_edit(
+        args.paths, expect=expect, recursive=args.recursive, keep_folders_together=tools.hdr_merge
+    )
+    plan, paired = pair_jpegs(plan, keep_folders_together=tools.hdr_merge)
+    if args.merge and args.naming == "adobe":
+        refuse_shared_sidecars(plan)
+    return plan, [*plan.skipped, *paired]
+
+
 async def _edit_in(
     out_dir: Path,
-    plan: Plan,
     args: EditArgs,
     tools: Tools,
     photography_type: str | None,
@@ -400,8 +448,9 @@ async def _edit_in(
     *,
     demo: bool,
     emulator: EmulatorConfig | None,
-    skipped: Sequence[SkippedFile],
 ) -> tuple[ExitCode, EditOutcome]:
+    plan, skipped = _plan(args, tools)
+    check_room(out_dir, plan.photos, images=args.smart or tools.hdr_merge, export=args.export)
     err = report.err
     for item in skipped:
         err.print(f"skipped {escape(str(item.path))}: {escape(item.reason)}")
@@ -436,15 +485,18 @@ async def _edit_in(
             )
         except ValidationError as exc:
             raise UsageError(_in_flags(_first_problem(exc))) from None
+        summary = plan.summary()
+        del plan  # the job's store holds the photos now: the run keeps a few projects' worth
         job, _ = await engine.create(request, start=False)
+        del request
         try:
-            with ProgressView(err, plan, quiet=args.quiet) as view:
+            with ProgressView(err, summary, quiet=args.quiet) as view:
                 engine.watch(job.id, view)
                 engine.start(job.id)
                 job = await engine.join(job.id)
         except asyncio.CancelledError:
             await engine.stop()
-            stopped = await _outcome(engine, job.id, skipped)
+            stopped = await collect_outcome(engine, job.id, skipped, every=args.json)
             report.partial(lambda: summary_json(stopped))
             if not args.json:
                 print_summary(stopped, out=report.out)
@@ -454,7 +506,7 @@ async def _edit_in(
                 highlight=False,
             )
             raise
-        outcome = await _outcome(engine, job.id, skipped)
+        outcome = await collect_outcome(engine, job.id, skipped, every=args.json)
     code = ExitCode.OK if outcome.ok else ExitCode.FAILED
     if args.json:
         report.result(code, summary_json(outcome))
@@ -463,14 +515,22 @@ async def _edit_in(
     return code, outcome
 
 
-async def _outcome(
-    engine: JobEngine, job_id: str, skipped: Sequence[SkippedFile] = ()
-) -> EditOutcome:
-    photos = await engine.photos(job_id, settings=False)
-    return EditOutcome(await engine.get(job_id), tuple(photos.photos), tuple(skipped))
-
-
 _STATUS_WORDS = {PhotoState.READY: "edited", PhotoState.APPLIED: "edited"}
+
+
+def _photo_json(p: PhotoView) -> dict[str, object]:
+    return {
+        "path": p.path,
+        "project": p.project,
+        "status": _STATUS_WORDS.get(
+            p.state, "failed" if p.state is PhotoState.FAILED else "cancelled"
+        ),
+        "outputs": p.outputs,
+        "exports": p.exports,
+        "hdr_output": p.hdr_output,
+        "error": p.reason,
+        "sidecar": p.sidecar.model_dump() if p.sidecar else None,
+    }
 
 
 def summary_json(outcome: EditOutcome) -> dict[str, object]:
@@ -479,26 +539,13 @@ def summary_json(outcome: EditOutcome) -> dict[str, object]:
     return {
         "job_id": job.id,
         "out_dir": job.out_dir,
-        "projects": len({p.project for p in outcome.photos if p.project is not None}),
+        "projects": outcome.projects,
         "edited": job.counts.ready + job.counts.applied,
         "failed": job.counts.failed,
         "cancelled": job.counts.canceled + sum(
             getattr(job.counts, s) for s in ("queued", "uploading", "editing", "downloading")
         ),
-        "photos": [
-            {
-                "path": p.path,
-                "project": p.project,
-                "status": _STATUS_WORDS.get(p.state, "failed" if p.state is PhotoState.FAILED
-                                            else "cancelled"),
-                "outputs": p.outputs,
-                "exports": p.exports,
-                "hdr_output": p.hdr_output,
-                "error": p.reason,
-                "sidecar": p.sidecar.model_dump() if p.sidecar else None,
-            }
-            for p in outcome.photos
-        ],
+        "photos": list(outcome.photos),
         "skipped": [{"path": str(f.path), "reason": f.reason} for f in outcome.skipped],
         "unmatched_outputs": job.unmatched_outputs,
         "merge_id": outcome.merge_id,
@@ -509,12 +556,12 @@ def print_summary(outcome: EditOutcome, *, out: Console) -> None:
     """The run for people: counts, where the outputs are, every photo that did not make it."""
     job = outcome.job
     edited = job.counts.ready + job.counts.applied
-    total = len(outcome.photos)
+    total = job.photos_total
     style = "green" if outcome.ok else "red"
     out.print(f"[{style}]Edited {edited} of {total} photos.[/{style}]", highlight=False)
     if edited:
         out.print(f"Outputs: {escape(job.out_dir)}", highlight=False)
-    for photo in outcome.photos:
+    for photo in outcome.notable:
         if photo.state not in (PhotoState.READY, PhotoState.APPLIED):
             word = _STATUS_WORDS.get(photo.state, photo.state.value)
             out.print(
@@ -531,18 +578,12 @@ def print_summary(outcome: EditOutcome, *, out: Console) -> None:
 
 
 def _print_merge(outcome: EditOutcome, out: Console) -> None:
-    merged = [p for p in outcome.photos if p.sidecar is not None]
-    if not merged:
+    if not outcome.sidecars:
         return
-    counts: dict[str, int] = {}
-    for photo in merged:
-        assert photo.sidecar is not None
-        counts[photo.sidecar.status] = counts.get(photo.sidecar.status, 0) + 1
-    words = ", ".join(f"{n} {status}" for status, n in counts.items())
+    words = ", ".join(f"{n} {status}" for status, n in outcome.sidecars.items())
     out.print(f"Sidecars next to your photos: {words}.", highlight=False)
-    for photo in merged:
-        assert photo.sidecar is not None
-        if photo.sidecar.status in ("refused", "failed"):
+    for photo in outcome.notable:
+        if photo.sidecar is not None and photo.sidecar.status in ("refused", "failed"):
             out.print(
                 f"  {photo.sidecar.status}: {escape(photo.path)}: "
                 f"{escape(photo.sidecar.reason or '')}",

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bridge.commands.console import ExitCode, UsageError, command_logger, program_name
-from bridge.commands.edit import EditOutcome, print_summary, summary_json
+from bridge.commands.edit import EditOutcome, collect_outcome, print_summary, summary_json
 from bridge.commands.exits import Report, run_command
 from bridge.commands.session import notice_on
 from bridge.jobs.book import JobBook
@@ -139,8 +139,7 @@ def _exit_for(view: JobView, outcome: EditOutcome) -> ExitCode:
 
 
 async def _finish(book: JobBook, view: JobView, report: Report) -> ExitCode:
-    photos = await book.photos(view.id, settings=False)
-    outcome = EditOutcome(view, tuple(photos.photos))
+    outcome = await collect_outcome(book, view.id, every=report.as_json)
     code = _exit_for(view, outcome)
     if report.as_json:
         return report.result(code, summary_json(outcome))

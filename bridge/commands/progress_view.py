@@ -33,7 +33,7 @@ from bridge.jobs.events import (
     RunEvent,
     ServerStatus,
 )
-from bridge.jobs.plan import Plan
+from bridge.jobs.plan import PlanSummary
 
 _PHASE_WORDS = {
     "create": "creating project",
@@ -58,7 +58,12 @@ class ProgressView:
     """An event sink (call it with each RunEvent) that is also a context manager."""
 
     def __init__(
-        self, console: Console, plan: Plan, *, live: bool | None = None, quiet: bool = False
+        self,
+        console: Console,
+        plan: PlanSummary,
+        *,
+        live: bool | None = None,
+        quiet: bool = False,
     ) -> None:
         self._console = console
         self._quiet = quiet
@@ -83,11 +88,9 @@ class ProgressView:
             console=console,
         )
         self._photos_task = self._overall.add_task(
-            "Photos", total=len(plan.photos), status=self._plan_words()
+            "Photos", total=plan.photos, status=self._plan_words()
         )
-        self._upload_task = self._bars.add_task(
-            "all uploads", total=sum(p.size for p in plan.photos)
-        )
+        self._upload_task = self._bars.add_task("all uploads", total=plan.total_bytes)
         self._file_tasks: dict[tuple[int, str, str], TaskID] = {}
         self._uploaded: dict[tuple[int, str], int] = {}
         self._live = Live(
@@ -95,8 +98,8 @@ class ProgressView:
         )
 
     def _plan_words(self) -> str:
-        photos = plural(len(self._plan.photos), "photo")
-        return f"{photos} in {plural(len(self._plan.projects), 'project')}"
+        photos = plural(self._plan.photos, "photo")
+        return f"{photos} in {plural(self._plan.projects, 'project')}"
 
     def __enter__(self) -> ProgressView:
         if self._live_mode:
@@ -157,6 +160,8 @@ class ProgressView:
             key = (event.project, event.name)
             moved = event.done - self._uploaded.get(key, 0)
             self._uploaded[key] = event.done
+            if event.done >= event.total:
+                del self._uploaded[key]  # a job's files are many: keep those sending now
             self._bars.advance(self._upload_task, moved)
         if not self._live_mode:
             return  # plain lines name a file once the store accepted it (PhotoUploaded)

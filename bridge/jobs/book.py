@@ -30,6 +30,7 @@ from bridge.jobs.models import (
     DeliveryView,
     JobError,
     JobList,
+    JobRequest,
     JobState,
     JobView,
     PhotoList,
@@ -107,6 +108,13 @@ class JobBook:
         self._live: dict[str, Live] = {}
         self._requests: dict[str, dict[str, Any]] = {}
 
+    @staticmethod
+    def request_of(stored: dict[str, Any]) -> JobRequest:
+        """The request a job was created with, less its photos: the store keeps those as rows
+        (a 20,000-photo list in the job's row would be rewritten with every revision), and a
+        placeholder keeps the model whole."""
+        return JobRequest.model_validate({**stored, "photos": [{"path": "/-"}]})
+
     def _settings_of(self, job_id: str, text: str) -> dict[str, Any]:
         """The request less its photos (immutable, so parsed once: it may list 20,000)."""
         found = self._requests.get(job_id)
@@ -145,7 +153,7 @@ class JobBook:
             bytes_done += done or 0
         live = self._live.get(job_id)
         if live is not None and live.bytes:
-            bytes_done = max(bytes_done, self._memory_bytes(db, job_id, live))
+            bytes_done += self._memory_bytes(db, job_id, live)
         request = self._settings_of(job_id, row["request"])
         error = (
             JobError(code=row["error_code"], message=row["error_message"] or "")
@@ -180,15 +188,14 @@ class JobBook:
 
     @staticmethod
     def _memory_bytes(db: sqlite3.Connection, job_id: str, live: Live) -> int:
-        stored = dict(
-            db.execute(
-                "SELECT idx, CASE WHEN uploaded THEN size ELSE bytes_done END FROM photos"
-                " WHERE job_id = ?",
-                (job_id,),
-            ).fetchall()
+        """Bytes sent beyond what the store holds yet (only the files sending now are here)."""
+        sending = dict(live.bytes)
+        stored = db.execute(
+            "SELECT idx, CASE WHEN uploaded THEN size ELSE bytes_done END FROM photos"
+            " WHERE job_id = ? AND idx IN (SELECT value FROM json_each(?))",
+            (job_id, json.dumps(list(sending))),
         )
-        stored.update({i: max(b, stored.get(i, 0)) for i, b in live.bytes.items()})
-        return sum(stored.values())
+        return sum(max(0, sending[index] - done) for index, done in stored)
 
     async def get(self, job_id: str) -> JobView:
         view: JobView = await self.store.read(lambda db: self._job_view(db, job_id))
@@ -274,14 +281,19 @@ class JobBook:
         states: Sequence[PhotoState] = (),
         settings: bool = True,
         since: int | None = None,
+        after: int | None = None,
+        limit: int | None = None,
     ) -> PhotoList:
+        """The job's photos in index order; ``after`` and ``limit`` page through them."""
+
         def query(db: sqlite3.Connection) -> PhotoList:
             if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
                 raise JobNotFound(f"No job {job_id!r}")
             delivered: dict[int, list[DeliveryView]] = {}
             for index, result in db.execute(
-                "SELECT photo_idx, result FROM deliveries WHERE job_id = ? ORDER BY target",
-                (job_id,),
+                "SELECT photo_idx, result FROM deliveries WHERE job_id = ? AND photo_idx > ?"
+                " ORDER BY target",
+                (job_id, -1 if after is None else after),
             ):
                 delivered.setdefault(index, []).append(DeliveryView.model_validate_json(result))
             sql = f"SELECT {PHOTO_COLUMNS} FROM photos WHERE job_id = ?"
@@ -292,7 +304,14 @@ class JobBook:
             if since is not None:
                 sql += " AND revision > ?"
                 params.append(since)
-            rows = db.execute(sql + " ORDER BY idx", params).fetchall()
+            if after is not None:
+                sql += " AND idx > ?"
+                params.append(after)
+            sql += " ORDER BY idx"
+            if limit is not None:
+                sql += " LIMIT ?"
+                params.append(limit)
+            rows = db.execute(sql, params).fetchall()
             return PhotoList(
                 photos=[
                     self._photo_view(r, settings=settings, deliveries=delivered.get(r["idx"], ()))

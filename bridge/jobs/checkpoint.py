@@ -9,6 +9,7 @@ a little work).
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,7 @@ class Checkpoint:
     def not_landed(self, photo: Photo) -> None:
         """The file did not land after :meth:`landing` (refused, aborted, never sent)."""
 
-    def in_flight(self) -> frozenset[Path]:
+    def in_flight(self) -> AbstractSet[Path]:
         """Photos whose file may have landed in a previous run, without a record of the answer."""
         return frozenset()
 

@@ -80,18 +80,20 @@ from bridge.jobs.options import (
     resolve_profile,
 )
 from bridge.jobs.plan import (
+    PROJECT_PHOTOS,
     Expectation,
     ImageKind,
     Photo,
     Plan,
     PlannedProject,
+    assign_projects,
     check_photo,
+    collision_key,
     folder_clashes,
 )
-from bridge.jobs.plan import partition as partition_photos
 from bridge.jobs.recording import StoreCheckpoint, restore
 from bridge.jobs.results import merge_photos
-from bridge.jobs.runner import EditRequest, ProjectState, run_edit
+from bridge.jobs.runner import EditRequest, ProjectState, run_projects
 from bridge.jobs.store import Store, dumps, from_db, to_db
 from bridge.settings import Settings
 from bridge.transfer import Transfer, TransferProcess
@@ -103,24 +105,49 @@ PROFILE_CACHE_S = 600.0
 PROGRESS_EVERY_S = 0.5
 MIN_FREE_BYTES = 64 * 2**20
 SIDECAR_BYTES = 256 * 2**10  # a returned sidecar, with room to spare
+PROJECTS_AT_ONCE = 3
+"""Projects a job runs together: one can upload while others edit or download, and the job
+holds this many projects' photos in memory (see ``plan.PROJECT_PHOTOS``), not all of them."""
 
 
-def room_needed(photos: Iterable[Photo], *, images: bool, export: bool) -> int:
-    """Free disk space a job's outputs need (checked before anything is downloaded).
+def room_needed(photos: Iterable[tuple[bool, int]], *, images: bool, export: bool) -> int:
+    """Free disk space a job's outputs need (checked before anything is downloaded), from
+    each photo's ``(comes back as an image, size)``.
 
     A sidecar per photo, and about the photo's own size for each image that comes back: the
     edited JPEG or DNG of a JPEG or DNG, an export, and with ``images`` (HDR merges, Smart
     Editing) an image for every photo.
     """
     need = MIN_FREE_BYTES
-    for photo in photos:
-        back = int(images or photo.kind is ImageKind.JPEG or photo.is_dng) + int(export)
-        need += SIDECAR_BYTES + back * photo.size
+    for is_image, size in photos:
+        back = int(images or is_image) + int(export)
+        need += SIDECAR_BYTES + back * size
     return need
+
+
+def _image_kind(word: str) -> ImageKind:
+    """The kind of a photo row's ``kind`` (RAW, DNG or JPEG: see ``_kind_word``)."""
+    return ImageKind.JPEG if word == "JPEG" else ImageKind.RAW
+
+
+def _photo_path(text: str) -> Path:
+    return Path(os.path.abspath(from_db(text) or ""))  # noqa: PTH100 - no I/O; as check_photo spells it
 
 
 def _new_job_id() -> str:
     return f"j-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _digest(request: JobRequest) -> str:
+    """Of the whole request, photo by photo: no copy of a 20,000-photo list in memory."""
+    digest = hashlib.sha256(dumps(request.model_dump(mode="json", exclude={"photos"})).encode())
+    for photo in request.photos:
+        digest.update(dumps([photo.path, photo.id]).encode())
+    return digest.hexdigest()
+
+
+_Checked = tuple[str, int] | str
+"""A photo a job may edit, as (kind word, size); or the reason it may not."""
 
 
 def _kind_word(photo: Photo) -> str:
@@ -289,7 +316,7 @@ class JobEngine(JobBook):
         start: bool = True,
     ) -> tuple[JobView, bool]:
         """Record a new job (or find the one ``idempotency_key`` made) and start it."""
-        digest = hashlib.sha256(dumps(request.model_dump(mode="json")).encode()).hexdigest()
+        digest = _digest(request)
         if idempotency_key is not None:
             existing = await self._by_key(idempotency_key, digest)
             if existing is not None:
@@ -309,7 +336,8 @@ class JobEngine(JobBook):
                 " out_dir, label, run_name, revision, created_at, updated_at)"
                 " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, 1, ?, ?)",
                 (
-                    job_id, seq, dumps(request.model_dump(mode="json")), digest, idempotency_key,
+                    job_id, seq, dumps(request.model_dump(mode="json", exclude={"photos"})),
+                    digest, idempotency_key,
                     to_db(str(out_dir)), request.label, run_name, now, now,
                 ),
             )  # fmt: skip
@@ -319,10 +347,8 @@ class JobEngine(JobBook):
                 [
                     (
                         job_id, index, photo.id, to_db(photo.path),
-                        _kind_word(found) if isinstance(found, Photo) else None,
-                        found.size if isinstance(found, Photo) else 0,
-                        "queued" if isinstance(found, Photo) else "failed",
-                        None if isinstance(found, Photo) else to_db(found),
+                        *((*found, "queued", None) if isinstance(found, tuple)
+                          else (None, 0, "failed", to_db(found))),
                     )
                     for index, (photo, found) in enumerate(
                         zip(request.photos, checked, strict=True)
@@ -357,7 +383,7 @@ class JobEngine(JobBook):
             )
         return await self.get(row["id"])
 
-    async def _check(self, request: JobRequest) -> list[Photo | str]:
+    async def _check(self, request: JobRequest) -> list[_Checked]:
         """Request-wide problems raise JobRequestError; each photo's become its reason."""
         try:
             edit_options(request)
@@ -366,7 +392,7 @@ class JobEngine(JobBook):
         except ImagenValidationError as exc:
             raise JobRequestError(str(exc), path="tools") from None
         checked = await self._check_photos(request, [p.path for p in request.photos])
-        if not any(isinstance(c, Photo) for c in checked):
+        if not any(isinstance(c, tuple) for c in checked):
             problems = [f"photos.{i}: {reason}" for i, reason in enumerate(checked)]
             raise JobRequestError(
                 "No photo of this job can be edited: " + "; ".join(map(str, problems[:20])),
@@ -374,23 +400,35 @@ class JobEngine(JobBook):
             )
         return checked
 
-    async def _check_photos(self, request: JobRequest, paths: Sequence[str]) -> list[Photo | str]:
-        """Each file as a Photo, or why it cannot be edited with this request's profile."""
-        seen: dict[tuple[int, int], int] = {}
-        checked: list[Photo | str] = await asyncio.to_thread(
-            lambda: [check_photo(path, seen, i) for i, path in enumerate(paths)]
-        )
+    async def _check_photos(self, request: JobRequest, paths: Sequence[str]) -> list[_Checked]:
+        """Each file's (kind, size), or why it cannot be edited with this request's profile.
+
+        Plain tuples, not a Photo each: a request may name 20,000 files.
+        """
         expects = await self._expectations(request)
-        checked = [
-            f"{_kind_word(c)} file, but the {expects[0].reason}"
-            if isinstance(c, Photo) and expects and all(c.kind is not e.kind for e in expects)
-            else c
-            for c in checked
-        ]
-        if request.tools.hdr_merge:
-            clashes = folder_clashes([c for c in checked if isinstance(c, Photo)])
-            checked = [clashes.get(c.path, c) if isinstance(c, Photo) else c for c in checked]
-        return checked
+        hdr = request.tools.hdr_merge
+
+        def check() -> list[_Checked]:
+            seen: dict[tuple[int, int], int] = {}
+            checked: list[_Checked] = []
+            frames: list[tuple[int, Photo]] = []  # HDR: checked again for clashing names
+            for i, path in enumerate(paths):
+                found = check_photo(path, seen, i)
+                if isinstance(found, str):
+                    checked.append(found)
+                elif expects and all(found.kind is not e.kind for e in expects):
+                    checked.append(f"{_kind_word(found)} file, but the {expects[0].reason}")
+                else:
+                    checked.append((_kind_word(found), found.size))
+                    if hdr:
+                        frames.append((i, found))
+            clashes = folder_clashes([photo for _, photo in frames]) if frames else {}
+            for i, photo in frames:
+                if photo.path in clashes:
+                    checked[i] = clashes[photo.path]
+            return checked
+
+        return await asyncio.to_thread(check)
 
     async def _expectations(self, request: JobRequest) -> list[Expectation]:
         """The kinds of photo the request's profiles edit (none: any kind)."""
@@ -437,8 +475,8 @@ class JobEngine(JobBook):
             return
         checked = await self._check_photos(request, [from_db(r["path"]) or "" for r in rows])
         values = [
-            (_kind_word(c), c.size, "queued", None, job_id, r["idx"])
-            if isinstance(c, Photo)
+            (*c, "queued", None, job_id, r["idx"])
+            if isinstance(c, tuple)
             else (None, 0, "failed", to_db(c), job_id, r["idx"])
             for r, c in zip(rows, checked, strict=True)
         ]
@@ -531,21 +569,17 @@ class JobEngine(JobBook):
         job = await self.store.read(
             lambda db: db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         )
-        request = JobRequest.model_validate(json.loads(job["request"]))
+        request = self.request_of(json.loads(job["request"]))
         out_dir = Path(from_db(job["out_dir"]) or "")
         if job["state"] == "queued":
             await self._job_update(job_id, "state = 'running', started_at = ?", (now_text(),))
         await self._recheck(job_id, request)
-        states, photos = await self._project_states(job_id, request, out_dir)
-        coming = [photo for state in states for photo in state.project.photos]
-        need = room_needed(
-            coming, images=request.smart or request.tools.hdr_merge, export=request.export
-        )
-        if not await self._has_room(job_id, out_dir, need):
+        projects = await self._plan_projects(job_id, request)
+        if not await self._has_room(job_id, out_dir, await self._room_needed(job_id, request)):
             return
         options, i2i = edit_options(request)
         edit = EditRequest(
-            plan=Plan(projects=tuple(s.project for s in states)),
+            plan=Plan(projects=()),  # opened one by one: see _open_project
             out_dir=out_dir,
             profile_key=request.profile_key,
             jpeg_profile_key=request.jpeg_profile_key,
@@ -560,20 +594,18 @@ class JobEngine(JobBook):
             send_md5=request.md5,
             run_name=job["run_name"],
         )
-        checkpoint = StoreCheckpoint(self, job_id, photos, merge=request.merge)
-        checkpoint.track(states)
-        await checkpoint.load_uploads()
-        if states:
-            await run_edit(
-                self.client,
-                edit,
-                on_event=functools.partial(self._on_event, job_id, photos, checkpoint),
-                logger=self.log,
-                states=states,
-                checkpoint=checkpoint,
-                transfer=self.transfer,
-            )
-        await self._finish(job_id, request, photos, job["merge_id"])
+        checkpoint = StoreCheckpoint(self, job_id, merge=request.merge)
+        await run_projects(
+            self.client,
+            edit,
+            [functools.partial(self._open_project, job_id, i, checkpoint) for i in projects],
+            at_once=PROJECTS_AT_ONCE,
+            transfer=self.transfer,
+            checkpoint=checkpoint,
+            on_event=functools.partial(self._on_event, job_id, checkpoint),
+            logger=self.log,
+        )
+        await self._finish(job_id, request, job["merge_id"])
 
     async def _has_room(self, job_id: str, out_dir: Path, need: int) -> bool:
         """Refuse to start downloads into a disk that cannot hold them."""
@@ -597,84 +629,116 @@ class JobEngine(JobBook):
         )
         return False
 
-    async def _project_states(
-        self, job_id: str, request: JobRequest, out_dir: Path
-    ) -> tuple[list[ProjectState], dict[Path, int]]:
-        """Projects to run: those a previous run left unfinished, and new ones for the rest."""
+    async def _plan_projects(self, job_id: str, request: JobRequest) -> list[int]:
+        """Put the photos no project holds yet into new projects; the projects with work left.
 
-        def load(db: sqlite3.Connection) -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
-            photos = db.execute(
-                f"SELECT {PHOTO_COLUMNS} FROM photos WHERE job_id = ? ORDER BY idx",
+        Planned from the store's rows (plain tuples, not a Photo each), in one transaction.
+        """
+        keep_folders = request.tools.hdr_merge
+
+        def plan(db: sqlite3.Connection) -> list[int]:
+            rows = db.execute(
+                "SELECT idx, path, kind FROM photos WHERE job_id = ? AND project IS NULL"
+                " AND state = 'queued' AND kind IS NOT NULL ORDER BY idx",
                 (job_id,),
             ).fetchall()
-            projects = db.execute(
-                "SELECT * FROM projects WHERE job_id = ? ORDER BY idx", (job_id,)
-            ).fetchall()
-            return photos, projects
-
-        photo_rows, project_rows = await self.store.read(load)
-        index_of: dict[Path, int] = {}
-        by_project: dict[int, list[tuple[sqlite3.Row, Photo]]] = {}
-        unplanned: list[Photo] = []
-        for row in photo_rows:
-            if row["kind"] is None:
-                continue  # refused when the job was created
-            path = Path(os.path.abspath(from_db(row["path"]) or ""))  # noqa: PTH100, ASYNC240 - no I/O; as check_photo spells it
-            kind = ImageKind.JPEG if row["kind"] == "JPEG" else ImageKind.RAW
-            photo = Photo(path=path, size=row["size"], kind=kind)
-            index_of[photo.path] = row["idx"]
-            if row["state"] in ENDED_PHOTO and row["state"] != "failed":
-                continue
-            if row["project"] is None:
-                if row["state"] == "queued":
-                    unplanned.append(photo)
-            else:
-                by_project.setdefault(row["project"], []).append((row, photo))
-
-        states: list[ProjectState] = []
-        for project_row in project_rows:
-            members = by_project.get(project_row["idx"], [])
-            if not members or all(r["state"] in ENDED_PHOTO for r, _ in members):
-                continue
-            project = PlannedProject(
-                index=project_row["idx"],
-                kind=ImageKind(project_row["kind"]),
-                photos=tuple(p for _, p in members),
-                subdir=project_row["subdir"],
-            )
-            states.append(restore(project, project_row, members))
-        if unplanned:
-            first = max((r["idx"] for r in project_rows), default=0) + 1
-            planned = partition_photos(
-                unplanned, keep_folders_together=request.tools.hdr_merge, first_index=first
-            )
-            if first > 1:
-                planned = tuple(
-                    PlannedProject(p.index, p.kind, p.photos, f"project-{p.index}") for p in planned
+            if rows:
+                (last,) = db.execute(
+                    "SELECT COALESCE(MAX(idx), 0) FROM projects WHERE job_id = ?", (job_id,)
+                ).fetchone()
+                numbers = assign_projects(
+                    (_image_kind(kind), path.parent if keep_folders else idx, stem_key)
+                    for idx, text, kind in rows
+                    for path in (Path(from_db(text) or ""),)
+                    for stem_key in (collision_key(path.stem),)
                 )
+                used = sorted(set(numbers))
+                kinds = dict(zip(numbers, (_image_kind(r[2]) for r in rows), strict=True))
+                several = last > 0 or len(used) > 1
+                db.executemany(
+                    "INSERT INTO projects (job_id, idx, kind, subdir) VALUES (?, ?, ?, ?)",
+                    [
+                        (job_id, last + 1 + n, kinds[n].value,
+                         f"project-{last + 1 + n}" if several else "")
+                        for n in used
+                    ],
+                )  # fmt: skip
+                db.executemany(
+                    "UPDATE photos SET project = ? WHERE job_id = ? AND idx = ?",
+                    [(last + 1 + n, job_id, r[0]) for r, n in zip(rows, numbers, strict=True)],
+                )
+            return [
+                row[0]
+                for row in db.execute(
+                    "SELECT idx FROM projects pr WHERE job_id = ? AND EXISTS (SELECT 1 FROM photos"
+                    " p WHERE p.job_id = pr.job_id AND p.project = pr.idx AND p.kind IS NOT NULL"
+                    f" AND p.state NOT IN ({', '.join('?' * len(ENDED_PHOTO))})) ORDER BY idx",
+                    (job_id, *ENDED_PHOTO),
+                )
+            ]
 
-            def record(db: sqlite3.Connection) -> None:
-                for project in planned:
-                    db.execute(
-                        "INSERT INTO projects (job_id, idx, kind, subdir) VALUES (?, ?, ?, ?)",
-                        (job_id, project.index, project.kind.value, project.subdir),
-                    )
-                    db.executemany(
-                        "UPDATE photos SET project = ? WHERE job_id = ? AND idx = ?",
-                        [(project.index, job_id, index_of[p.path]) for p in project.photos],
-                    )
+        projects: list[int] = await self.store.write(plan)
+        return projects
 
-            await self.store.write(record)
-            states += [ProjectState(project) for project in planned]
-        return states, index_of
+    async def _room_needed(self, job_id: str, request: JobRequest) -> int:
+        """What the outputs of the photos still to edit need on disk."""
 
-    def _on_event(
-        self,
-        job_id: str,
-        photos: dict[Path, int],
-        checkpoint: StoreCheckpoint,
-        event: RunEvent,
-    ) -> None:
+        def need(db: sqlite3.Connection) -> int:
+            rows = db.execute(
+                "SELECT kind, size FROM photos WHERE job_id = ? AND kind IS NOT NULL"
+                f" AND state NOT IN ({', '.join('?' * len(ENDED_PHOTO))})",
+                (job_id, *ENDED_PHOTO),
+            )
+            return room_needed(
+                ((kind != "RAW", size) for kind, size in rows),
+                images=request.smart or request.tools.hdr_merge,
+                export=request.export,
+            )
+
+        needed: int = await self.store.read(need)
+        return needed
+
+    @contextlib.asynccontextmanager
+    async def _open_project(
+        self, job_id: str, index: int, checkpoint: StoreCheckpoint
+    ) -> AsyncIterator[ProjectState | None]:
+        """One project's state from the store, tracked by ``checkpoint`` while it runs."""
+
+        def load(db: sqlite3.Connection) -> tuple[sqlite3.Row, list[sqlite3.Row]]:
+            project = db.execute(
+                "SELECT * FROM projects WHERE job_id = ? AND idx = ?", (job_id, index)
+            ).fetchone()
+            photos = db.execute(
+                f"SELECT {PHOTO_COLUMNS} FROM photos WHERE job_id = ? AND project = ?"
+                " AND kind IS NOT NULL ORDER BY idx",
+                (job_id, index),
+            ).fetchall()
+            return project, photos
+
+        project_row, rows = await self.store.read(load)
+        members = [
+            (row, Photo(path=_photo_path(row["path"]), size=row["size"],
+                        kind=_image_kind(row["kind"])))
+            for row in rows
+            if row["state"] not in ENDED_PHOTO or row["state"] == "failed"
+        ]  # fmt: skip
+        if not members or all(row["state"] in ENDED_PHOTO for row, _ in members):
+            yield None
+            return
+        project = PlannedProject(
+            index=index,
+            kind=ImageKind(project_row["kind"]),
+            photos=tuple(photo for _, photo in members),
+            subdir=project_row["subdir"],
+        )
+        state = restore(project, project_row, members)
+        await checkpoint.track(state, [row["idx"] for row, _ in members])
+        try:
+            yield state
+        finally:
+            checkpoint.untrack(state)
+
+    def _on_event(self, job_id: str, checkpoint: StoreCheckpoint, event: RunEvent) -> None:
         sink = self._sinks.get(job_id)
         if sink is not None:
             sink(event)
@@ -693,6 +757,8 @@ class JobEngine(JobBook):
             checkpoint.photo_finished(event)
 
     def _flush_bytes(self, job_id: str) -> None:
+        """Store the bytes sent so far; once stored, what did not move since is forgotten, so
+        memory holds the files sending now, not every file of the job."""
         live = self._live[job_id]
         values = list(live.bytes.items())
 
@@ -703,24 +769,23 @@ class JobEngine(JobBook):
             )
             revise(db, job_id)
 
-        self.store.write_soon(op, then=lambda: self._changed(job_id))
+        def stored() -> None:
+            for index, done in values:
+                if live.bytes.get(index) == done:
+                    del live.bytes[index]
+            self._changed(job_id)
 
-    async def _finish(
-        self, job_id: str, request: JobRequest, photos: dict[Path, int], merge_id: str | None
-    ) -> None:
+        self.store.write_soon(op, then=stored)
+
+    async def _finish(self, job_id: str, request: JobRequest, merge_id: str | None) -> None:
         """Place exports, merge the sidecars of edited raws, mark photos ready, deliver, and
         end the job."""
         await self.store.write(lambda db: None)  # what the runner queued is durable first
         if request.export and request.export_folder is not None:
             await self._place_exports(job_id, request.export_folder)
-        rows = await self.store.read(
-            lambda db: db.execute(
-                f"SELECT {PHOTO_COLUMNS} FROM photos WHERE job_id = ? AND state ="
-                " 'merging' ORDER BY idx",
-                (job_id,),
-            ).fetchall()
-        )
-        if rows:
+        after = -1
+        while rows := await self._merging(job_id, after):
+            after = rows[-1]["idx"]
             if merge_id is None:
                 merge_id = new_merge_id(datetime.now(UTC))
                 await self._job_update(job_id, "merge_id = ?", (merge_id,))
@@ -731,24 +796,40 @@ class JobEngine(JobBook):
                 if out.lower().endswith(".xmp")
             ]
             results = await self._merge(pairs, merge_id, request.naming)
-
-            def ready(db: sqlite3.Connection) -> None:
-                revision = revise(db, job_id)
-                db.executemany(
-                    "UPDATE photos SET state = 'ready', sidecar = ?, revision = ?"
-                    " WHERE job_id = ? AND idx = ?",
-                    [
-                        (dumps(results.get(row["idx"])) if row["idx"] in results else None,
-                         revision, job_id, row["idx"])
-                        for row in rows
-                    ],
-                )  # fmt: skip
-
-            await self.store.write(ready)
-            self._changed(job_id)
+            await self._ready(job_id, rows, results)
         if request.deliver is not None:
             await self._deliver(job_id, request.deliver, request.profile_key)
         await self._end(job_id, JobState.DONE, None)
+
+    async def _merging(self, job_id: str, after: int) -> list[sqlite3.Row]:
+        """The next batch of photos whose sidecars wait to be merged (a batch at a time, so
+        20,000 never sit in memory at once; every batch shares the job's merge id)."""
+        rows: list[sqlite3.Row] = await self.store.read(
+            lambda db: db.execute(
+                "SELECT idx, path, outputs FROM photos WHERE job_id = ? AND state = 'merging'"
+                " AND idx > ? ORDER BY idx LIMIT ?",
+                (job_id, after, PROJECT_PHOTOS),
+            ).fetchall()
+        )
+        return rows
+
+    async def _ready(
+        self, job_id: str, rows: Sequence[sqlite3.Row], results: dict[int, dict[str, str | None]]
+    ) -> None:
+        def ready(db: sqlite3.Connection) -> None:
+            revision = revise(db, job_id)
+            db.executemany(
+                "UPDATE photos SET state = 'ready', sidecar = ?, revision = ?"
+                " WHERE job_id = ? AND idx = ?",
+                [
+                    (dumps(results.get(row["idx"])) if row["idx"] in results else None,
+                     revision, job_id, row["idx"])
+                    for row in rows
+                ],
+            )  # fmt: skip
+
+        await self.store.write(ready)
+        self._changed(job_id)
 
     async def _merge(
         self, pairs: list[tuple[Path, Path, int]], merge_id: str, naming: str
@@ -808,7 +889,7 @@ class JobEngine(JobBook):
         view = await self.get(job_id)
         if not view.state.ended:
             raise JobConflict(f"Job {job_id} is {view.state.value}; deliver once it has ended")
-        request = JobRequest.model_validate(view.request | {"photos": [{"path": "/-"}]})
+        request = self.request_of(view.request)
         if not (request.export or request.smart):
             raise JobRequestError(
                 f"Job {job_id} exported no JPEGs (it was created without export)", path="to"

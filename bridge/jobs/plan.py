@@ -12,8 +12,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -100,6 +100,22 @@ class Plan:
     @property
     def photos(self) -> tuple[Photo, ...]:
         return tuple(photo for project in self.projects for photo in project.photos)
+
+    def summary(self) -> PlanSummary:
+        return PlanSummary(
+            photos=sum(len(p.photos) for p in self.projects),
+            projects=len(self.projects),
+            total_bytes=sum(p.total_bytes for p in self.projects),
+        )
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """A plan's sizes: what progress needs, without holding every photo of the plan."""
+
+    photos: int
+    projects: int
+    total_bytes: int
 
 
 class PlanError(ValueError):
@@ -300,38 +316,75 @@ def _clashes_within_folders(photos: Sequence[Photo]) -> list[str]:
     return [f"{path}: {reason}" for path, reason in _clash_pairs(photos)]
 
 
-def _partition(photos: Sequence[Photo], keep_folders_together: bool) -> tuple[PlannedProject, ...]:
-    """First fit: each group goes to the first project of its kind with none of its stems."""
-    groups: dict[tuple[ImageKind, Path | int], list[Photo]] = {}
-    for position, photo in enumerate(photos):
-        unit: Path | int = photo.path.parent if keep_folders_together else position
-        groups.setdefault((photo.kind, unit), []).append(photo)
+PROJECT_PHOTOS = 500
+"""Photos per Imagen project at most. A job runs a few projects at a time, so what it holds
+in memory is bounded by this, not by the job's size. A folder of HDR brackets is never
+split (a bracket must stay in one project), so such a project may hold more."""
 
-    buckets: list[tuple[ImageKind, set[str], list[Photo]]] = []
+
+@dataclass
+class _Bucket:
+    kind: ImageKind
+    stems: set[str] = field(default_factory=set)
+    size: int = 0
+
+
+def assign_projects(
+    members: Iterable[tuple[ImageKind, Hashable, str]], *, cap: int = PROJECT_PHOTOS
+) -> list[int]:
+    """The project (0-based, RAW ones first) of each ``(kind, group, stem key)``: first fit,
+    each group to the first project of its kind with room for it and none of its stems.
+
+    Members of one group always share a project. Takes plain tuples, so a job of 20,000
+    photos is planned from its store rows without a Photo for each.
+    """
+    groups: dict[tuple[ImageKind, Hashable], list[tuple[int, str]]] = {}
+    count = 0
+    for position, (kind, group, stem_key) in enumerate(members):
+        groups.setdefault((kind, group), []).append((position, stem_key))
+        count += 1
+    assigned = [0] * count
+    buckets: list[_Bucket] = []
     for kind in (ImageKind.RAW, ImageKind.JPEG):
-        for (group_kind, _), members in groups.items():
+        for (group_kind, _), grouped in groups.items():
             if group_kind is not kind:
                 continue
-            keys = {photo.stem_key for photo in members}
-            bucket = next(
-                (b for b in buckets if b[0] is kind and not (b[1] & keys)),
+            keys = {stem_key for _, stem_key in grouped}
+            number = next(
+                (
+                    n
+                    for n, b in enumerate(buckets)
+                    if b.kind is kind and not (b.stems & keys) and b.size + len(grouped) <= cap
+                ),
                 None,
             )
-            if bucket is None:
-                bucket = (kind, set(), [])
-                buckets.append(bucket)
-            bucket[1].update(keys)
-            bucket[2].extend(members)
+            if number is None:
+                number = len(buckets)
+                buckets.append(_Bucket(kind))
+            buckets[number].stems.update(keys)
+            buckets[number].size += len(grouped)
+            for position, _ in grouped:
+                assigned[position] = number
+    return assigned
 
+
+def _partition(photos: Sequence[Photo], keep_folders_together: bool) -> tuple[PlannedProject, ...]:
+    numbers = assign_projects(
+        (p.kind, p.path.parent if keep_folders_together else i, p.stem_key)
+        for i, p in enumerate(photos)
+    )
+    buckets: dict[int, list[Photo]] = {}
+    for photo, number in zip(photos, numbers, strict=True):
+        buckets.setdefault(number, []).append(photo)
     several = len(buckets) > 1
     return tuple(
         PlannedProject(
-            index=index,
-            kind=kind,
+            index=number + 1,
+            kind=members[0].kind,
             photos=tuple(members),
-            subdir=f"project-{index}" if several else "",
+            subdir=f"project-{number + 1}" if several else "",
         )
-        for index, (kind, _, members) in enumerate(buckets, start=1)
+        for number, members in sorted(buckets.items())
     )
 
 

@@ -12,6 +12,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -50,47 +51,65 @@ def restore(
 
 
 class StoreCheckpoint(Checkpoint):
-    """Makes each step of one job's projects durable, and moves its photos through states."""
+    """Makes each step of one job's projects durable, and moves its photos through states.
 
-    def __init__(
-        self, engine: JobBook, job_id: str, photos: dict[Path, int], *, merge: bool
-    ) -> None:
+    It knows the photos of the projects running now (:meth:`track`, :meth:`untrack`), not
+    all of the job's: a job of 20,000 photos holds a few projects' worth.
+    """
+
+    def __init__(self, engine: JobBook, job_id: str, *, merge: bool) -> None:
         self.engine = engine
         self.job_id = job_id
-        self.photos = photos
         self.merge = merge  # edited raws go on to "merging" (their sidecars), else "ready"
+        self.photos: dict[Path, int] = {}  # photo path -> index in the job
         self._uploads: dict[int, OpenUpload] = {}
         self._names: dict[tuple[int, str], int] = {}
         self._members: dict[int, list[int]] = {}
-        self._in_flight: frozenset[Path] = frozenset()
+        self._in_flight: set[Path] = set()
 
-    def track(self, states: Sequence[ProjectState]) -> None:
-        for state in states:
-            for photo in state.project.photos:
-                index = self.photos[photo.path]
-                self._names[(state.project.index, photo.name)] = index
-                self._members.setdefault(state.project.index, []).append(index)
-
-    async def load_uploads(self) -> None:
-        """Open multipart uploads and files in flight that a previous run left."""
+    async def track(self, state: ProjectState, indexes: Sequence[int]) -> None:
+        """Start recording for the project of ``state`` (its photos' job indexes, in order):
+        the files a previous run was sending and its open multipart uploads come back."""
+        project = state.project.index
+        members = list(indexes)
+        self._members[project] = members
+        for photo, index in zip(state.project.photos, members, strict=True):
+            self.photos[photo.path] = index
+            self._names[(project, photo.name)] = index
+        by_index = dict(zip(members, state.project.photos, strict=True))
         job_id = self.job_id
-        by_index = {index: path for path, index in self.photos.items()}
-        flying = await self.engine.store.read(
-            lambda db: db.execute(
-                "SELECT idx FROM photos WHERE job_id = ? AND sending = 1 AND uploaded = 0",
-                (job_id,),
+
+        def load(db: sqlite3.Connection) -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
+            flying = db.execute(
+                "SELECT idx FROM photos WHERE job_id = ? AND project = ? AND sending = 1"
+                " AND uploaded = 0",
+                (job_id, project),
             ).fetchall()
-        )
-        self._in_flight = frozenset(by_index[r[0]] for r in flying if r[0] in by_index)
-        rows = await self.engine.store.read(
-            lambda db: db.execute("SELECT * FROM uploads WHERE job_id = ?", (job_id,)).fetchall()
-        )
-        for row in rows:
+            uploads = db.execute(
+                "SELECT u.* FROM uploads u JOIN photos p ON p.job_id = u.job_id AND"
+                " p.idx = u.photo_idx WHERE u.job_id = ? AND p.project = ?",
+                (job_id, project),
+            ).fetchall()
+            return flying, uploads
+
+        flying, uploads = await self.engine.store.read(load)
+        self._in_flight.update(by_index[r[0]].path for r in flying if r[0] in by_index)
+        for row in uploads:
             upload = MultipartUpload.model_validate(
                 {"upload_id": row["upload_id"], "key": row["key"], "parts": json.loads(row["urls"])}
             )
             done = frozenset(json.loads(row["done_parts"]))
             self._uploads[row["photo_idx"]] = OpenUpload(upload, row["part_size"], done)
+
+    def untrack(self, state: ProjectState) -> None:
+        """The project has ended (or stopped): forget its photos."""
+        project = state.project.index
+        for index in self._members.pop(project, []):
+            self._uploads.pop(index, None)
+        for photo in state.project.photos:
+            self.photos.pop(photo.path, None)
+            self._names.pop((project, photo.name), None)
+            self._in_flight.discard(photo.path)
 
     def index_of_name(self, project: int, name: str) -> int | None:
         return self._names.get((project, name))
@@ -125,7 +144,7 @@ class StoreCheckpoint(Checkpoint):
 
         return op
 
-    def in_flight(self) -> frozenset[Path]:
+    def in_flight(self) -> AbstractSet[Path]:
         return self._in_flight
 
     async def uploaded(self, photo: Photo) -> None:

@@ -171,6 +171,38 @@ async def run_edit(
     )
 
 
+ProjectOpener = Callable[[], contextlib.AbstractAsyncContextManager[ProjectState | None]]
+"""Loads one project's state when it may start (None: nothing left to do) and lets it go
+when the project ends."""
+
+
+async def run_projects(
+    client: ImagenClient,
+    request: EditRequest,
+    projects: Iterable[ProjectOpener],
+    *,
+    at_once: int,
+    transfer: Transfer | TransferProcess,
+    checkpoint: Checkpoint,
+    on_event: EventSink | None = None,
+    logger: logging.Logger | None = None,
+) -> None:
+    """Run the projects ``projects`` open, at most ``at_once`` together.
+
+    Each is opened only when it can start, so a job holds ``at_once`` projects' photos in
+    memory however many it has; outcomes go to ``checkpoint`` and ``on_event``.
+    """
+    runner = _Runner(client, request, on_event, logger or logging.getLogger("bridge.jobs"),
+                     checkpoint)  # fmt: skip
+
+    async def one(opener: ProjectOpener) -> None:
+        async with opener() as state:
+            if state is not None:
+                await runner.run_project(state, transfer)
+
+    await _all((one(opener) for opener in projects), limit=at_once)
+
+
 @contextlib.asynccontextmanager
 async def _task_group() -> AsyncIterator[asyncio.TaskGroup]:
     """A TaskGroup whose first escaping error cancels the rest and is raised as itself."""

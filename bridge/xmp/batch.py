@@ -452,7 +452,11 @@ class _Prepared:
 def _read_source(path: Path) -> bytes:
     try:
         with path.open("rb") as handle:
-            data = handle.read(DEFAULT_MAX_BYTES + 1)
+            # sized by the file: read(n) allocates n bytes first, 16 MB for every sidecar
+            size = os.fstat(handle.fileno()).st_size
+            data = handle.read(min(size, DEFAULT_MAX_BYTES) + 1)
+            if len(data) > size:  # it grew meanwhile: read on up to the limit
+                data += handle.read(DEFAULT_MAX_BYTES + 1 - len(data))
     except OSError as exc:
         raise XmpError(f"Cannot read {path}: {exc.strerror or exc}") from exc
     if len(data) > DEFAULT_MAX_BYTES:
