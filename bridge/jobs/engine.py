@@ -647,10 +647,13 @@ class JobEngine(JobBook):
                     "SELECT COALESCE(MAX(idx), 0) FROM projects WHERE job_id = ?", (job_id,)
                 ).fetchone()
                 numbers = assign_projects(
-                    (_image_kind(kind), path.parent if keep_folders else idx, stem_key)
-                    for idx, text, kind in rows
-                    for path in (Path(from_db(text) or ""),)
-                    for stem_key in (collision_key(path.stem),)
+                    (
+                        (_image_kind(kind), path.parent if keep_folders else idx, stem_key)
+                        for idx, text, kind in rows
+                        for path in (Path(from_db(text) or ""),)
+                        for stem_key in (collision_key(path.stem),)
+                    ),
+                    cap=PROJECT_PHOTOS,
                 )
                 used = sorted(set(numbers))
                 kinds = dict(zip(numbers, (_image_kind(r[2]) for r in rows), strict=True))

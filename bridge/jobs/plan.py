@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -47,7 +47,7 @@ def kind_of(path: Path) -> ImageKind | None:
     return _KIND_BY_EXTENSION.get(extension_of(path.name))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Photo:
     """One validated input file. ``path`` is absolute and spelled exactly as found on disk."""
 
@@ -219,12 +219,10 @@ def _collect(
             problems.append(f"{path}: cannot be read ({_reason(exc)})")
             continue
         if stat.S_ISDIR(st.st_mode):
-            found, folder_skipped, folder_problem = _expand_folder(path, recursive=recursive)
+            folder_skipped, folder_problem = _expand_folder(path, recursive=recursive, found=add)
             skipped += folder_skipped
             if folder_problem:
                 problems.append(f"{path}: {folder_problem}")
-            for child, child_st in found:
-                add(child, child_st)
         elif kind_of(path) is None:
             problems.append(f"{path}: unsupported file type {_describe_suffix(path)}")
         else:
@@ -258,12 +256,12 @@ def _file_problem(path: Path, st: os.stat_result) -> str | None:
 
 
 def _expand_folder(
-    folder: Path, *, recursive: bool
-) -> tuple[list[tuple[Path, os.stat_result]], list[SkippedFile], str | None]:
-    """The photos directly in ``folder`` (or below it), in name order; hidden entries ignored."""
-    found: list[tuple[Path, os.stat_result]] = []
+    folder: Path, *, recursive: bool, found: Callable[[Path, os.stat_result], None]
+) -> tuple[list[SkippedFile], str | None]:
+    """Hand each photo directly in ``folder`` (or below it) to ``found``, in name order;
+    hidden entries ignored. Handed on at once: a folder may hold 20,000 of them."""
     skipped: list[SkippedFile] = []
-    subfolders = 0
+    subfolders = photos = 0
     try:
         walk = _walk(folder, recursive=recursive)
         for entry in walk:
@@ -277,13 +275,14 @@ def _expand_folder(
             elif kind_of(entry) is None:
                 skipped.append(SkippedFile(entry, f"not a photo ({_describe_suffix(entry)})"))
             else:
-                found.append((entry, st))
+                photos += 1
+                found(entry, st)
     except OSError as exc:
-        return [], [], f"folder cannot be read ({_reason(exc)})"
-    if found:
-        return found, skipped, None
+        return [], f"folder cannot be read ({_reason(exc)})"
+    if photos:
+        return skipped, None
     more = " (it has subfolders: add --recursive to include them)" if subfolders else ""
-    return [], skipped, f"folder holds no RAW or JPEG photos{more}"
+    return skipped, f"folder holds no RAW or JPEG photos{more}"
 
 
 def _walk(folder: Path, *, recursive: bool) -> Iterable[Path]:

@@ -19,6 +19,7 @@ from bridge.emulator.faults import FaultConfig
 from bridge.jobs.book import JobBook
 from bridge.jobs.engine import JobEngine
 from bridge.jobs.errors import JobConflict, JobRequestError
+from bridge.jobs.events import ProjectPhase
 from bridge.jobs.models import (
     AppliedReport,
     AppliedRequest,
@@ -562,3 +563,64 @@ async def test_a_job_whose_outputs_cannot_fit_fails_before_any_upload(
         assert done.error is not None and done.error.code == "disk_full"
         assert "MB free" in done.error.message and "Free some space" in done.error.message
         assert puts(log) == Counter()
+
+
+async def test_a_big_job_runs_its_projects_a_few_at_a_time_and_merges_in_pages(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Projects hold at most PROJECT_PHOTOS photos, at most PROJECTS_AT_ONCE run together
+    (each loaded when it starts), and the sidecars are merged a page at a time, all under
+    the job's one merge id."""
+    import bridge.jobs.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "PROJECT_PHOTOS", 2)
+    monkeypatch.setattr(engine_module, "PROJECTS_AT_ONCE", 2)
+    log = tmp_path / "access.log"
+    emulator = await emulator_factory(faults=FaultConfig(processing_s=0.3), access_log=log)
+    names = [f"IMG_{n}.CR2" for n in range(7)]
+    photos = make_photos(tmp_path / "shoot", names)
+    running: set[int] = set()
+    most = 0
+
+    def watch(event: Any) -> None:
+        nonlocal most
+        if isinstance(event, ProjectPhase):
+            if event.phase in ("done", "failed"):
+                running.discard(event.project)
+            else:
+                running.add(event.project)
+                most = max(most, len(running))
+
+    async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
+        job, _ = await engine.create(request(photos), start=False)
+        engine.watch(job.id, watch)
+        engine.start(job.id)
+        done = await engine.join(job.id)
+        after = (await engine.photos(job.id, settings=False)).photos
+    assert done.state is JobState.DONE and done.counts.ready == 7
+    assert sorted(Counter(p.project for p in after).values()) == [1, 2, 2, 2]
+    assert posts(log, "/projects/") == 4 and most == 2
+    assert all(p.sidecar and p.sidecar.status == "created" for p in after)
+    with Journal(tmp_path / "data") as journal:
+        (merge,) = journal.merges()
+    assert merge.merge_id == done.merge_id and merge.created == 7
+
+
+async def test_bytes_sent_count_until_stored_and_are_then_forgotten(
+    emulator_factory: Any, tmp_path: Path
+) -> None:
+    """Upload progress lives in memory until the store holds it; then only the files still
+    moving stay there, and the job's bytes never step back meanwhile."""
+    emulator = await emulator_factory()
+    photos = make_photos(tmp_path / "shoot", ["a.CR2", "b.CR2", "c.CR2"], size=10_000)
+    async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
+        job, _ = await engine.create(request(photos), start=False)
+        live = engine._live[job.id]
+        live.bytes.update({0: 4_000, 1: 2_500})
+        assert (await engine.get(job.id)).bytes_done == 6_500
+        engine._flush_bytes(job.id)
+        live.bytes[1] = 3_000  # moved on while the flush was being written
+        await engine.store.write(lambda db: None)
+        assert live.bytes == {1: 3_000}
+        view = await engine.get(job.id)
+        assert (view.bytes_done, view.bytes_total) == (7_000, 30_000)

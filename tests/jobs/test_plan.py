@@ -15,6 +15,7 @@ from bridge.jobs.plan import (
     Expectation,
     ImageKind,
     PlanError,
+    assign_projects,
     kind_of,
     plan_edit,
 )
@@ -265,3 +266,24 @@ def test_hdr_refuses_a_name_clash_inside_one_folder(tmp_path: Path) -> None:
     found = problems_of([tmp_path], keep_folders_together=True)
     assert len(found) == 1 and "HDR merge keeps a folder's frames in one project" in found[0]
     assert "IMG_1.CR2" in found[0]
+
+
+def test_projects_are_capped_keep_groups_whole_and_never_share_a_stem() -> None:
+    raw, jpg = ImageKind.RAW, ImageKind.JPEG
+    members = [
+        (raw, "a", "img_1"), (raw, "a", "img_2"), (raw, "a", "img_3"),  # one bracket folder
+        (raw, 3, "img_1"), (raw, 4, "img_4"), (raw, 5, "img_5"),
+        (jpg, 6, "img_6"), (raw, 7, "img_7"),
+    ]  # fmt: skip
+    numbers = assign_projects(members, cap=3)
+    assert numbers == [0, 0, 0, 1, 1, 1, 3, 2]  # RAW projects first, the JPEG one last
+    by_project: dict[int, list[tuple[ImageKind, object, str]]] = {}
+    for member, number in zip(members, numbers, strict=True):
+        by_project.setdefault(number, []).append(member)
+    for held in by_project.values():
+        assert len(held) <= 3 and len({kind for kind, _, _ in held}) == 1
+        assert len({stem for _, _, stem in held}) == len(held)
+    # a group bigger than the cap stays whole, in a project of its own
+    assert assign_projects([(raw, "b", f"s{n}") for n in range(5)] + [(raw, 9, "x")], cap=3) == [
+        0, 0, 0, 0, 0, 1,
+    ]  # fmt: skip
