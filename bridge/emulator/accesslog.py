@@ -10,8 +10,10 @@ presigned URL's signature parameters (``X-Amz-*``) removed from the query and ev
 parameter kept in its order; a byte outside printable ASCII is percent-encoded, so a line
 never holds a space or control character inside a field. ``STATUS`` is the status answered,
 or ``-`` when the connection was dropped (an injected fault) and no answer was sent.
-``BYTES_RECEIVED`` counts the request body bytes that arrived. Lines are appended with one
-``write`` each, so several emulators can share a file.
+A request the service answered after its client had gone (killed while waiting) shows the
+status it was answered with: the service acted on it. ``BYTES_RECEIVED`` counts the request
+body bytes that arrived. Lines are appended with one ``write`` each, so several emulators
+can share a file.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from aiohttp import web
 from bridge.emulator.signing import AUTH_PARAMS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_LOGGED = "accesslog.logged"
+_UNANSWERED = "accesslog.unanswered"
 _SIGNATURE_PARAMS = frozenset(name.lower() for name in AUTH_PARAMS)
 
 
@@ -65,8 +69,9 @@ class AccessLog:
         app.on_response_prepare.append(self.on_prepare)
 
     def _write(self, request: web.BaseRequest, status: int | None) -> None:
-        if self._fd < 0:
+        if self._fd < 0 or request.get(_LOGGED):
             return
+        request[_LOGGED] = True
         shown = "-" if status is None else str(status)
         received = request.content.total_bytes
         line = f"{request.method} {logged_target(request.raw_path)} {shown} {received}\n"
@@ -78,11 +83,19 @@ class AccessLog:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        status = None
         try:
-            return await handler(request)
+            response = await handler(request)
+            status = None if request.get(_UNANSWERED) else response.status
+            return response
         finally:
-            if _dropped(request):  # cut (a fault, or the client left): no answer will be sent
-                self._write(request, None)
+            if _dropped(request):  # cut (a fault, or the client left): no answer will arrive
+                self._write(request, status)
+
+
+def unanswered(request: web.Request) -> None:
+    """The handler cut the connection (an injected fault): log ``-``, not its placeholder."""
+    request[_UNANSWERED] = True
 
 
 def _dropped(request: web.BaseRequest) -> bool:

@@ -37,6 +37,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from aiohttp import HttpVersion11, web
 
+from bridge.emulator.accesslog import unanswered
 from bridge.emulator.concat import Concatenation
 from bridge.emulator.faults import Faults
 from bridge.emulator.ranges import parse_range
@@ -392,6 +393,7 @@ class ObjectStore:
             except ConnectionError:
                 if request.transport is not None:
                     request.transport.abort()
+                unanswered(request)
                 return web.Response()  # never reaches anyone: aiohttp sees the reset
 
         return guarded
