@@ -130,6 +130,7 @@ class StoreCheckpoint(Checkpoint):
         await self.engine.store.write(self._sending(photo, True))
 
     def not_landed(self, photo: Photo) -> None:
+        self._in_flight.discard(photo.path)  # no longer in doubt: a later try starts afresh
         self.engine.store.write_soon(self._sending(photo, False))
 
     def _sending(self, photo: Photo, sending: bool) -> Callable[[sqlite3.Connection], None]:

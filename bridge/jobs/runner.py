@@ -553,6 +553,9 @@ class _ProjectRun:
                     "Imagen holds %d file(s) of %d a stopped run may have sent, and which "
                     "cannot be told: sending them again", landed, len(maybe),
                 )  # fmt: skip
+            else:  # none landed: their marks go, or a later stop would count them in doubt
+                for photo in maybe:
+                    self.checkpoint.not_landed(photo)
             return [p for p in pending if p.path in waiting]
         flying = [p for p in maybe if p.path in waiting]
         for photo in flying:

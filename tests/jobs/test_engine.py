@@ -311,6 +311,48 @@ async def test_a_file_that_landed_before_a_stop_without_a_record_is_not_sent_aga
     assert set(uploads.values()) == {1}, uploads
 
 
+async def test_a_mark_a_stopped_run_left_is_cleared_once_the_count_says_nothing_landed(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped between a file's mark and its last bytes: Imagen holds none of the files,
+    so the next run clears the mark instead of keeping the file in doubt, where it would
+    make a later stop's count ambiguous (and a landed file go up twice)."""
+    from bridge.jobs.recording import StoreCheckpoint
+
+    real = StoreCheckpoint.landing
+    marked = asyncio.Event()
+
+    async def dies_after_the_mark(self: StoreCheckpoint, photo: Any) -> None:
+        await real(self, photo)
+        marked.set()
+        await asyncio.Event().wait()  # the bridge dies before the last bytes go
+
+    log = tmp_path / "access.log"
+    emulator = await emulator_factory(faults=FaultConfig(processing_s=0.2), access_log=log)
+    photos = make_photos(tmp_path / "shoot", [f"IMG_{n}.CR2" for n in range(3)])
+    settings = settings_for(emulator, tmp_path / "data")
+    with monkeypatch.context() as patch:
+        patch.setattr(StoreCheckpoint, "landing", dies_after_the_mark)
+        patch.setattr(StoreCheckpoint, "not_landed", lambda self, photo: None)  # killed: no undo
+        async with JobEngine.open(settings, resume=False, transfers=1) as engine:
+            job, _ = await engine.create(request(photos))
+            async with asyncio.timeout(30):
+                await marked.wait()
+    assert not puts(log)
+    in_doubt: list[bool] = []
+
+    async def notes_doubt(self: StoreCheckpoint, photo: Any) -> None:
+        in_doubt.append(photo.path in self.in_flight())
+        await real(self, photo)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(StoreCheckpoint, "landing", notes_doubt)
+        async with JobEngine.open(settings) as engine:
+            done = await until(engine, job.id, lambda v: v.state.ended)
+    assert done.state is JobState.DONE and in_doubt == [False, False, False]
+    assert set(puts(log).values()) == {1} and len(puts(log)) == 3
+
+
 async def test_a_stopped_multipart_upload_continues_with_the_parts_it_lacks(
     emulator_factory: Any, tmp_path: Path
 ) -> None:
