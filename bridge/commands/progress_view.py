@@ -126,6 +126,9 @@ class ProgressView:
             case FileBytes():
                 self._bytes(event)
             case PhotoUploaded():
+                # the store has it: forget its bytes (a job's files are many), not before,
+                # as a try that is repeated starts again from zero
+                self._uploaded.pop((event.project, event.name), None)
                 if not self._live_mode:
                     self._line(f"uploaded {event.name} ({human_bytes(event.size)})")
             case PhotoFinished():
@@ -160,8 +163,6 @@ class ProgressView:
             key = (event.project, event.name)
             moved = event.done - self._uploaded.get(key, 0)
             self._uploaded[key] = event.done
-            if event.done >= event.total:
-                del self._uploaded[key]  # a job's files are many: keep those sending now
             self._bars.advance(self._upload_task, moved)
         if not self._live_mode:
             return  # plain lines name a file once the store accepted it (PhotoUploaded)

@@ -289,13 +289,6 @@ class JobBook:
         def query(db: sqlite3.Connection) -> PhotoList:
             if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
                 raise JobNotFound(f"No job {job_id!r}")
-            delivered: dict[int, list[DeliveryView]] = {}
-            for index, result in db.execute(
-                "SELECT photo_idx, result FROM deliveries WHERE job_id = ? AND photo_idx > ?"
-                " ORDER BY target",
-                (job_id, -1 if after is None else after),
-            ):
-                delivered.setdefault(index, []).append(DeliveryView.model_validate_json(result))
             sql = f"SELECT {PHOTO_COLUMNS} FROM photos WHERE job_id = ?"
             params: list[Any] = [job_id]
             if states:
@@ -312,6 +305,14 @@ class JobBook:
                 sql += " LIMIT ?"
                 params.append(limit)
             rows = db.execute(sql, params).fetchall()
+            delivered: dict[int, list[DeliveryView]] = {}
+            if rows:  # those of this page's photos only
+                for index, result in db.execute(
+                    "SELECT photo_idx, result FROM deliveries WHERE job_id = ?"
+                    " AND photo_idx BETWEEN ? AND ? ORDER BY target",
+                    (job_id, rows[0]["idx"], rows[-1]["idx"]),
+                ):
+                    delivered.setdefault(index, []).append(DeliveryView.model_validate_json(result))
             return PhotoList(
                 photos=[
                     self._photo_view(r, settings=settings, deliveries=delivered.get(r["idx"], ()))

@@ -90,6 +90,7 @@ from bridge.jobs.plan import (
     check_photo,
     collision_key,
     folder_clashes,
+    project_subdir,
 )
 from bridge.jobs.recording import StoreCheckpoint, restore
 from bridge.jobs.results import merge_photos
@@ -662,7 +663,7 @@ class JobEngine(JobBook):
                     "INSERT INTO projects (job_id, idx, kind, subdir) VALUES (?, ?, ?, ?)",
                     [
                         (job_id, last + 1 + n, kinds[n].value,
-                         f"project-{last + 1 + n}" if several else "")
+                         project_subdir(last + 1 + n, several=several))
                         for n in used
                     ],
                 )  # fmt: skip

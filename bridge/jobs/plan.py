@@ -367,6 +367,12 @@ def assign_projects(
     return assigned
 
 
+def project_subdir(index: int, *, several: bool) -> str:
+    """Where a project's outputs go below the output folder: its own folder when the job
+    has (or may come to have, once retried) more than one project."""
+    return f"project-{index}" if several else ""
+
+
 def _partition(photos: Sequence[Photo], keep_folders_together: bool) -> tuple[PlannedProject, ...]:
     numbers = assign_projects(
         (p.kind, p.path.parent if keep_folders_together else i, p.stem_key)
@@ -381,7 +387,7 @@ def _partition(photos: Sequence[Photo], keep_folders_together: bool) -> tuple[Pl
             index=number + 1,
             kind=members[0].kind,
             photos=tuple(members),
-            subdir=f"project-{number + 1}" if several else "",
+            subdir=project_subdir(number + 1, several=several),
         )
         for number, members in sorted(buckets.items())
     )
@@ -426,21 +432,10 @@ def check_photo(given: str, seen: dict[tuple[int, int], int], index: int) -> Pho
 
 
 def partition(
-    photos: Sequence[Photo], *, keep_folders_together: bool, first_index: int = 1
+    photos: Sequence[Photo], *, keep_folders_together: bool
 ) -> tuple[PlannedProject, ...]:
-    """Projects for ``photos`` (as :func:`plan_edit` makes them), numbered from ``first_index``."""
-    projects = _partition(photos, keep_folders_together)
-    if first_index == 1:
-        return projects
-    return tuple(
-        PlannedProject(
-            index=project.index + first_index - 1,
-            kind=project.kind,
-            photos=project.photos,
-            subdir=f"project-{project.index + first_index - 1}",
-        )
-        for project in projects
-    )
+    """Projects for ``photos``, as :func:`plan_edit` makes them."""
+    return _partition(photos, keep_folders_together)
 
 
 def folder_clashes(photos: Sequence[Photo]) -> dict[Path, str]:
