@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,9 +35,8 @@ from bridge.jobs.book import JobBook
 from bridge.jobs.engine import JobEngine, room_needed
 from bridge.jobs.models import (
     SMART_TOOLS,
-    JobRequest,
+    JobSpec,
     JobView,
-    PhotoRequest,
     PhotoState,
     PhotoView,
     Tools,
@@ -46,11 +45,10 @@ from bridge.jobs.options import HDR_EXPECTATION, SMART_EXPECTATION, expectation_
 from bridge.jobs.plan import (
     ImageKind,
     Photo,
-    Plan,
+    PhotoSet,
     PlanError,
     SkippedFile,
-    partition,
-    plan_edit,
+    find_photos,
     refuse_other_kinds,
 )
 from bridge.settings import Settings, load_settings
@@ -204,7 +202,7 @@ def _make_dirs(folder: Path, what: str) -> None:
         raise UsageError(f"{what} {folder} cannot be created: {exc.strerror or exc}") from None
 
 
-def check_room(out_dir: Path, photos: Sequence[Photo], *, images: bool, export: bool) -> None:
+def check_room(out_dir: Path, photos: PhotoSet, *, images: bool, export: bool) -> None:
     """Refuse an output folder on a disk too full for the outputs, before any upload."""
     free = shutil.disk_usage(out_dir).free
     need = room_needed(
@@ -219,42 +217,63 @@ def check_room(out_dir: Path, photos: Sequence[Photo], *, images: bool, export: 
         )
 
 
-def pair_jpegs(plan: Plan, *, keep_folders_together: bool) -> tuple[Plan, list[SkippedFile]]:
+def pair_jpegs(photos: PhotoSet) -> tuple[PhotoSet, list[SkippedFile]]:
     """RAW+JPEG pairs (same folder, same name), as Lightroom treats them: one photo, the RAW.
 
     The JPEG of a pair is skipped; JPEGs without a RAW stay.
     """
-    raws = {(p.path.parent, p.stem_key) for p in plan.photos if p.kind is ImageKind.RAW}
-    pairs = [
-        p for p in plan.photos if p.kind is ImageKind.JPEG and (p.path.parent, p.stem_key) in raws
-    ]
-    if not pairs:
-        return plan, []
-    kept = [p for p in plan.photos if p not in pairs]
-    skipped = [SkippedFile(p.path, "the JPEG of a RAW+JPEG pair; its RAW is edited") for p in pairs]
-    projects = partition(kept, keep_folders_together=keep_folders_together) if kept else ()
-    return Plan(projects=projects, skipped=plan.skipped), skipped
+    raws: dict[Path, set[str]] = {}
+    for photo in photos:
+        if photo.kind is ImageKind.RAW:
+            raws.setdefault(photo.path.parent, set()).add(photo.stem_key)
+    paired = {
+        i
+        for i, photo in enumerate(photos)
+        if photo.kind is ImageKind.JPEG and photo.stem_key in raws.get(photo.path.parent, ())
+    }
+    if not paired:
+        return photos, []
+    reason = "the JPEG of a RAW+JPEG pair; its RAW is edited"
+    skipped = [SkippedFile(Path(photos.paths[i]), reason) for i in sorted(paired)]
+    return photos.without(paired), skipped
 
 
-def refuse_shared_sidecars(plan: Plan) -> None:
-    """Two raws of one folder named alike would share one Adobe sidecar: say so first."""
-    seen: dict[tuple[Path, str], Path] = {}
+def refuse_shared_sidecars(photos: PhotoSet) -> None:
+    """Two raws of one folder named alike would share one Adobe sidecar: say so first.
+
+    Stem keys only on the first pass (a folder may hold 20,000); names once a clash is seen.
+    """
+    keys: dict[Path, set[str]] = {}
+    clashing: set[tuple[Path, str]] = set()
+    for photo in _sidecar_raws(photos):
+        folder = keys.setdefault(photo.path.parent, set())
+        if photo.stem_key in folder:
+            clashing.add((photo.path.parent, photo.stem_key))
+        folder.add(photo.stem_key)
+    if not clashing:
+        return
+    first: dict[tuple[Path, str], Path] = {}
     problems = []
-    for photo in plan.photos:
-        if photo.kind is not ImageKind.RAW or photo.is_dng:
+    for photo in _sidecar_raws(photos):
+        key = (photo.path.parent, photo.stem_key)
+        if key not in clashing:
             continue
-        other = seen.setdefault((photo.path.parent, photo.stem_key), photo.path)
+        other = first.setdefault(key, photo.path)
         if other != photo.path:
             problems.append(
                 f"{photo.path}: {other.name} and {photo.path.name} would share the sidecar "
                 f"{other.stem}.xmp"
             )
-    if problems:
-        raise PlanError(
-            problems,
-            hint="Edit them with --no-merge (outputs only) or --naming darktable "
-            "(IMG_1.CR2.xmp), or move one of each pair to another folder.",
-        )
+    raise PlanError(
+        problems,
+        hint="Edit them with --no-merge (outputs only) or --naming darktable "
+        "(IMG_1.CR2.xmp), or move one of each pair to another folder.",
+    )
+
+
+def _sidecar_raws(photos: PhotoSet) -> Iterator[Photo]:
+    """The photos that get an Adobe sidecar (``STEM.xmp``): raws, not DNGs."""
+    return (p for p in photos if p.kind is ImageKind.RAW and not p.is_dng)
 
 
 def resolve_profile(profiles: Sequence[Profile], wanted: str, kinds: set[ImageKind]) -> Profile:
@@ -280,7 +299,7 @@ def resolve_profile(profiles: Sequence[Profile], wanted: str, kinds: set[ImageKi
 
 
 def profiles_for(
-    profiles: Sequence[Profile], args: EditArgs, plan: Plan
+    profiles: Sequence[Profile], args: EditArgs, photos: PhotoSet
 ) -> tuple[Profile, Profile | None]:
     """The profile for the raws (or the only kind), and the one for JPEGs beside raws.
 
@@ -289,7 +308,7 @@ def profiles_for(
     edits its own kind only, and photos of the other kind are refused.
     """
     assert args.profile is not None
-    kinds = {photo.kind for photo in plan.photos}
+    kinds = {photo.kind for photo in photos}
     main = resolve_profile(profiles, args.profile, kinds)
     jpeg: Profile | None = None
     if args.jpeg_profile is not None:
@@ -316,7 +335,7 @@ def profiles_for(
         jpeg = None  # a JPG profile edits the JPEGs itself
     for expect in (main_kind, expectation_for(jpeg) if jpeg else None):
         if expect is not None and jpeg is None:
-            refuse_other_kinds(plan, expect)
+            refuse_other_kinds(photos, expect)
     return main, jpeg
 
 
@@ -426,16 +445,16 @@ async def edit_flow(
         raise
 
 
-def _plan(args: EditArgs, tools: Tools) -> tuple[Plan, list[SkippedFile]]:
+def _plan(args: EditArgs, tools: Tools) -> tuple[PhotoSet, list[SkippedFile]]:
     """The photos to send, checked; and the files given that are not sent."""
     expect = SMART_EXPECTATION if args.smart else (HDR_EXPECTATION if tools.hdr_merge else None)
-    plan = plan_edit(
+    photos = find_photos(
         args.paths, expect=expect, recursive=args.recursive, keep_folders_together=tools.hdr_merge
     )
-    plan, paired = pair_jpegs(plan, keep_folders_together=tools.hdr_merge)
+    photos, paired = pair_jpegs(photos)
     if args.merge and args.naming == "adobe":
-        refuse_shared_sidecars(plan)
-    return plan, [*plan.skipped, *paired]
+        refuse_shared_sidecars(photos)
+    return photos, [*photos.skipped, *paired]
 
 
 async def _edit_in(
@@ -449,8 +468,8 @@ async def _edit_in(
     demo: bool,
     emulator: EmulatorConfig | None,
 ) -> tuple[ExitCode, EditOutcome]:
-    plan, skipped = _plan(args, tools)
-    check_room(out_dir, plan.photos, images=args.smart or tools.hdr_merge, export=args.export)
+    photos, skipped = _plan(args, tools)
+    check_room(out_dir, photos, images=args.smart or tools.hdr_merge, export=args.export)
     err = report.err
     for item in skipped:
         err.print(f"skipped {escape(str(item.path))}: {escape(item.reason)}")
@@ -466,12 +485,11 @@ async def _edit_in(
     ) as engine:
         profile_key = jpeg_key = None
         if not args.smart:
-            main, jpeg = profiles_for(await engine.profiles(), args, plan)
+            main, jpeg = profiles_for(await engine.profiles(), args, photos)
             profile_key = main.profile_key
             jpeg_key = jpeg.profile_key if jpeg else None
         try:
-            request = JobRequest(
-                photos=[PhotoRequest(path=str(photo.path)) for photo in plan.photos],
+            spec = JobSpec(
                 profile_key=profile_key,
                 jpeg_profile_key=jpeg_key,
                 photography_type=photography_type,
@@ -485,10 +503,9 @@ async def _edit_in(
             )
         except ValidationError as exc:
             raise UsageError(_in_flags(_first_problem(exc))) from None
-        summary = plan.summary()
-        del plan  # the job's store holds the photos now: the run keeps a few projects' worth
-        job, _ = await engine.create(request, start=False)
-        del request
+        summary = photos.summary(keep_folders_together=tools.hdr_merge)
+        job, _ = await engine.create(spec, photos.paths, start=False)
+        del photos  # the job's store holds them now: the run keeps a few projects' worth
         try:
             with ProgressView(err, summary, quiet=args.quiet) as view:
                 engine.watch(job.id, view)

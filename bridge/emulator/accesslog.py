@@ -28,8 +28,8 @@ from aiohttp import web
 from bridge.emulator.signing import AUTH_PARAMS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_LOGGED = "accesslog.logged"
-_UNANSWERED = "accesslog.unanswered"
+_LOGGED = web.RequestKey("accesslog_logged", bool)
+_UNANSWERED = web.RequestKey("accesslog_unanswered", bool)
 _SIGNATURE_PARAMS = frozenset(name.lower() for name in AUTH_PARAMS)
 
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         DeliverySpec,
         JobList,
         JobRequest,
+        JobSpec,
         JobState,
         JobView,
         PhotoList,
@@ -34,7 +35,8 @@ _WHERE = {
     "JobRequestError": "errors",
     **dict.fromkeys(
         (
-            "AppliedRequest", "DeliverySpec", "JobList", "JobRequest", "JobState", "JobView",
+            "AppliedRequest", "DeliverySpec", "JobList", "JobRequest", "JobSpec", "JobState",
+            "JobView",
             "PhotoList", "PhotoState", "PhotoView",
         ),
         "models",
@@ -50,6 +52,7 @@ __all__ = [
     "JobNotFound",
     "JobRequest",
     "JobRequestError",
+    "JobSpec",
     "JobState",
     "JobView",
     "PhotoList",

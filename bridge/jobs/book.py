@@ -30,7 +30,7 @@ from bridge.jobs.models import (
     DeliveryView,
     JobError,
     JobList,
-    JobRequest,
+    JobSpec,
     JobState,
     JobView,
     PhotoList,
@@ -109,11 +109,10 @@ class JobBook:
         self._requests: dict[str, dict[str, Any]] = {}
 
     @staticmethod
-    def request_of(stored: dict[str, Any]) -> JobRequest:
-        """The request a job was created with, less its photos: the store keeps those as rows
-        (a 20,000-photo list in the job's row would be rewritten with every revision), and a
-        placeholder keeps the model whole."""
-        return JobRequest.model_validate({**stored, "photos": [{"path": "/-"}]})
+    def request_of(stored: dict[str, Any]) -> JobSpec:
+        """How a job was asked to edit; its photos are the store's rows (a 20,000-photo list
+        in the job's row would be rewritten with every revision; older stores kept one)."""
+        return JobSpec.model_validate({k: v for k, v in stored.items() if k != "photos"})
 
     def _settings_of(self, job_id: str, text: str) -> dict[str, Any]:
         """The request less its photos (immutable, so parsed once: it may list 20,000)."""

@@ -25,8 +25,10 @@ import secrets
 import shutil
 import sqlite3
 import time
+from array import array
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -66,9 +68,10 @@ from bridge.jobs.errors import JobConflict, JobRequestError
 from bridge.jobs.events import FileBytes, PhotoFinished, ProjectPhase, RunEvent
 from bridge.jobs.exports import place_export
 from bridge.jobs.models import (
+    MAX_PHOTOS,
     DeliverySpec,
     DeliveryView,
-    JobRequest,
+    JobSpec,
     JobState,
     JobView,
 )
@@ -139,16 +142,43 @@ def _new_job_id() -> str:
     return f"j-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
-def _digest(request: JobRequest) -> str:
+def _digest(spec: JobSpec, paths: Sequence[str], ids: Sequence[str | None]) -> str:
     """Of the whole request, photo by photo: no copy of a 20,000-photo list in memory."""
-    digest = hashlib.sha256(dumps(request.model_dump(mode="json", exclude={"photos"})).encode())
-    for photo in request.photos:
-        digest.update(dumps([photo.path, photo.id]).encode())
+    digest = hashlib.sha256(dumps(spec.model_dump(mode="json")).encode())
+    for path, caller_id in zip(paths, ids, strict=True):
+        digest.update(dumps([path, caller_id]).encode())
     return digest.hexdigest()
 
 
-_Checked = tuple[str, int] | str
-"""A photo a job may edit, as (kind word, size); or the reason it may not."""
+@dataclass(frozen=True, eq=False)
+class _Checks:
+    """Each photo's check, as columns (a request may name 20,000 files): its kind word and
+    size, or, with no kind, the reason it cannot be edited."""
+
+    kinds: list[str | None] = field(default_factory=list)
+    sizes: array[int] = field(default_factory=lambda: array("q"))
+    reasons: dict[int, str] = field(default_factory=dict)
+
+    def add(self, position: int, found: tuple[str, int] | str) -> None:
+        if isinstance(found, str):
+            self.kinds.append(None)
+            self.sizes.append(0)
+            self.reasons[position] = found
+        else:
+            self.kinds.append(found[0])
+            self.sizes.append(found[1])
+
+    def refuse(self, position: int, reason: str) -> None:
+        self.kinds[position] = None
+        self.sizes[position] = 0
+        self.reasons[position] = reason
+
+    def columns(self, position: int) -> tuple[str | None, int, str, str | bytes | None]:
+        """The photo's ``kind, size, state, reason`` as the photos table takes them."""
+        kind = self.kinds[position]
+        if kind is None:
+            return None, 0, "failed", to_db(self.reasons[position])
+        return kind, self.sizes[position], "queued", None
 
 
 def _kind_word(photo: Photo) -> str:
@@ -311,21 +341,27 @@ class JobEngine(JobBook):
 
     async def create(
         self,
-        request: JobRequest,
+        spec: JobSpec,
+        paths: Sequence[str],
+        ids: Sequence[str | None] | None = None,
         *,
         idempotency_key: str | None = None,
         start: bool = True,
     ) -> tuple[JobView, bool]:
-        """Record a new job (or find the one ``idempotency_key`` made) and start it."""
-        digest = _digest(request)
+        """Record a new job of the photos at ``paths`` (with the caller's ``ids``; see
+        :meth:`JobRequest.split`), or find the one ``idempotency_key`` made, and start it."""
+        if not paths or len(paths) > MAX_PHOTOS:
+            raise JobRequestError(f"A job has 1 to {MAX_PHOTOS} photos", path="photos")
+        caller_ids: Sequence[str | None] = ids if ids is not None else [None] * len(paths)
+        digest = _digest(spec, paths, caller_ids)
         if idempotency_key is not None:
             existing = await self._by_key(idempotency_key, digest)
             if existing is not None:
                 return existing, False
-        checked = await self._check(request)
+        checks = await self._check(spec, paths)
         job_id = _new_job_id()
-        out_dir = Path(request.out_dir) if request.out_dir else self.settings.data_dir / "outputs"
-        if not request.out_dir:
+        out_dir = Path(spec.out_dir) if spec.out_dir else self.settings.data_dir / "outputs"
+        if not spec.out_dir:
             out_dir = out_dir / job_id
         now = now_text()
         run_name = f"imagen-bridge {job_id}"
@@ -337,25 +373,18 @@ class JobEngine(JobBook):
                 " out_dir, label, run_name, revision, created_at, updated_at)"
                 " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, 1, ?, ?)",
                 (
-                    job_id, seq, dumps(request.model_dump(mode="json", exclude={"photos"})),
-                    digest, idempotency_key,
-                    to_db(str(out_dir)), request.label, run_name, now, now,
+                    job_id, seq, dumps(spec.model_dump(mode="json")), digest, idempotency_key,
+                    to_db(str(out_dir)), spec.label, run_name, now, now,
                 ),
             )  # fmt: skip
-            db.executemany(
+            db.executemany(  # rows made as they are inserted, not listed first
                 "INSERT INTO photos (job_id, idx, caller_id, path, kind, size, state, reason,"
                 " revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
-                [
-                    (
-                        job_id, index, photo.id, to_db(photo.path),
-                        *((*found, "queued", None) if isinstance(found, tuple)
-                          else (None, 0, "failed", to_db(found))),
-                    )
-                    for index, (photo, found) in enumerate(
-                        zip(request.photos, checked, strict=True)
-                    )
-                ],
-            )  # fmt: skip
+                (
+                    (job_id, i, caller_ids[i], to_db(path), *checks.columns(i))
+                    for i, path in enumerate(paths)
+                ),
+            )
 
         try:
             await self.store.write(insert)
@@ -384,54 +413,51 @@ class JobEngine(JobBook):
             )
         return await self.get(row["id"])
 
-    async def _check(self, request: JobRequest) -> list[_Checked]:
+    async def _check(self, spec: JobSpec, paths: Sequence[str]) -> _Checks:
         """Request-wide problems raise JobRequestError; each photo's become its reason."""
         try:
-            edit_options(request)
-            if request.photography_type is not None:
-                PhotographyType.parse(request.photography_type)
+            edit_options(spec)
+            if spec.photography_type is not None:
+                PhotographyType.parse(spec.photography_type)
         except ImagenValidationError as exc:
             raise JobRequestError(str(exc), path="tools") from None
-        checked = await self._check_photos(request, [p.path for p in request.photos])
-        if not any(isinstance(c, tuple) for c in checked):
-            problems = [f"photos.{i}: {reason}" for i, reason in enumerate(checked)]
+        checks = await self._check_photos(spec, paths)
+        if all(kind is None for kind in checks.kinds):
+            problems = [f"photos.{i}: {reason}" for i, reason in list(checks.reasons.items())[:20]]
             raise JobRequestError(
-                "No photo of this job can be edited: " + "; ".join(map(str, problems[:20])),
-                path="photos",
+                "No photo of this job can be edited: " + "; ".join(problems), path="photos"
             )
-        return checked
+        return checks
 
-    async def _check_photos(self, request: JobRequest, paths: Sequence[str]) -> list[_Checked]:
-        """Each file's (kind, size), or why it cannot be edited with this request's profile.
+    async def _check_photos(self, spec: JobSpec, paths: Sequence[str]) -> _Checks:
+        """Each file's kind and size, or why it cannot be edited with this spec's profile."""
+        expects = await self._expectations(spec)
 
-        Plain tuples, not a Photo each: a request may name 20,000 files.
-        """
-        expects = await self._expectations(request)
-        hdr = request.tools.hdr_merge
-
-        def check() -> list[_Checked]:
-            seen: dict[tuple[int, int], int] = {}
-            checked: list[_Checked] = []
-            frames: list[tuple[int, Photo]] = []  # HDR: checked again for clashing names
+        def check() -> _Checks:
+            seen: dict[int, int] = {}
+            checks = _Checks()
+            frames: list[int] = []  # HDR: checked again for clashing names
             for i, path in enumerate(paths):
                 found = check_photo(path, seen, i)
                 if isinstance(found, str):
-                    checked.append(found)
+                    checks.add(i, found)
                 elif expects and all(found.kind is not e.kind for e in expects):
-                    checked.append(f"{_kind_word(found)} file, but the {expects[0].reason}")
+                    checks.add(i, f"{_kind_word(found)} file, but the {expects[0].reason}")
                 else:
-                    checked.append((_kind_word(found), found.size))
-                    if hdr:
-                        frames.append((i, found))
-            clashes = folder_clashes([photo for _, photo in frames]) if frames else {}
-            for i, photo in frames:
-                if photo.path in clashes:
-                    checked[i] = clashes[photo.path]
-            return checked
+                    checks.add(i, (_kind_word(found), found.size))
+                    if spec.tools.hdr_merge:
+                        frames.append(i)
+            photos = (
+                Photo(_photo_path(paths[i]), checks.sizes[i], _image_kind(checks.kinds[i] or ""))
+                for i in frames
+            )
+            for position, reason in folder_clashes(photos):
+                checks.refuse(frames[position], reason)
+            return checks
 
         return await asyncio.to_thread(check)
 
-    async def _expectations(self, request: JobRequest) -> list[Expectation]:
+    async def _expectations(self, request: JobSpec) -> list[Expectation]:
         """The kinds of photo the request's profiles edit (none: any kind)."""
         if request.smart:
             return [SMART_EXPECTATION]
@@ -463,7 +489,7 @@ class JobEngine(JobBook):
             )
         return [e for e in (main, jpeg) if e is not None]
 
-    async def _recheck(self, job_id: str, request: JobRequest) -> None:
+    async def _recheck(self, job_id: str, spec: JobSpec) -> None:
         """Photos refused at creation and retried since (a drive reconnected): check again."""
         rows = await self.store.read(
             lambda db: db.execute(
@@ -474,13 +500,8 @@ class JobEngine(JobBook):
         )
         if not rows:
             return
-        checked = await self._check_photos(request, [from_db(r["path"]) or "" for r in rows])
-        values = [
-            (*c, "queued", None, job_id, r["idx"])
-            if isinstance(c, tuple)
-            else (None, 0, "failed", to_db(c), job_id, r["idx"])
-            for r, c in zip(rows, checked, strict=True)
-        ]
+        checks = await self._check_photos(spec, [from_db(r["path"]) or "" for r in rows])
+        values = [(*checks.columns(i), job_id, r["idx"]) for i, r in enumerate(rows)]
 
         def record(db: sqlite3.Connection) -> None:
             revision = revise(db, job_id)
@@ -630,7 +651,7 @@ class JobEngine(JobBook):
         )
         return False
 
-    async def _plan_projects(self, job_id: str, request: JobRequest) -> list[int]:
+    async def _plan_projects(self, job_id: str, request: JobSpec) -> list[int]:
         """Put the photos no project holds yet into new projects; the projects with work left.
 
         Planned from the store's rows (plain tuples, not a Photo each), in one transaction.
@@ -638,26 +659,30 @@ class JobEngine(JobBook):
         keep_folders = request.tools.hdr_merge
 
         def plan(db: sqlite3.Connection) -> list[int]:
-            rows = db.execute(
-                "SELECT idx, path, kind FROM photos WHERE job_id = ? AND project IS NULL"
-                " AND state = 'queued' AND kind IS NOT NULL ORDER BY idx",
-                (job_id,),
-            ).fetchall()
-            if rows:
+            indexes = array("q")  # the rows are read as planned, not listed first
+            jpeg = bytearray()  # and of each, whether it is a JPEG
+
+            def members() -> Iterable[tuple[ImageKind, Path | None, str]]:
+                for idx, text, word in db.execute(
+                    "SELECT idx, path, kind FROM photos WHERE job_id = ? AND project IS NULL"
+                    " AND state = 'queued' AND kind IS NOT NULL ORDER BY idx",
+                    (job_id,),
+                ):
+                    kind = _image_kind(word)
+                    indexes.append(idx)
+                    jpeg.append(kind is ImageKind.JPEG)
+                    path = Path(from_db(text) or "")
+                    yield kind, path.parent if keep_folders else None, collision_key(path.stem)
+
+            numbers = assign_projects(members(), cap=PROJECT_PHOTOS)
+            if numbers:
                 (last,) = db.execute(
                     "SELECT COALESCE(MAX(idx), 0) FROM projects WHERE job_id = ?", (job_id,)
                 ).fetchone()
-                numbers = assign_projects(
-                    (
-                        (_image_kind(kind), path.parent if keep_folders else idx, stem_key)
-                        for idx, text, kind in rows
-                        for path in (Path(from_db(text) or ""),)
-                        for stem_key in (collision_key(path.stem),)
-                    ),
-                    cap=PROJECT_PHOTOS,
-                )
-                used = sorted(set(numbers))
-                kinds = dict(zip(numbers, (_image_kind(r[2]) for r in rows), strict=True))
+                kinds: dict[int, ImageKind] = {}
+                for is_jpeg, number in zip(jpeg, numbers, strict=True):
+                    kinds.setdefault(number, ImageKind.JPEG if is_jpeg else ImageKind.RAW)
+                used = sorted(kinds)
                 several = last > 0 or len(used) > 1
                 db.executemany(
                     "INSERT INTO projects (job_id, idx, kind, subdir) VALUES (?, ?, ?, ?)",
@@ -669,7 +694,7 @@ class JobEngine(JobBook):
                 )  # fmt: skip
                 db.executemany(
                     "UPDATE photos SET project = ? WHERE job_id = ? AND idx = ?",
-                    [(last + 1 + n, job_id, r[0]) for r, n in zip(rows, numbers, strict=True)],
+                    ((last + 1 + n, job_id, idx) for idx, n in zip(indexes, numbers, strict=True)),
                 )
             return [
                 row[0]
@@ -684,7 +709,7 @@ class JobEngine(JobBook):
         projects: list[int] = await self.store.write(plan)
         return projects
 
-    async def _room_needed(self, job_id: str, request: JobRequest) -> int:
+    async def _room_needed(self, job_id: str, request: JobSpec) -> int:
         """What the outputs of the photos still to edit need on disk."""
 
         def need(db: sqlite3.Connection) -> int:
@@ -781,7 +806,7 @@ class JobEngine(JobBook):
 
         self.store.write_soon(op, then=stored)
 
-    async def _finish(self, job_id: str, request: JobRequest, merge_id: str | None) -> None:
+    async def _finish(self, job_id: str, request: JobSpec, merge_id: str | None) -> None:
         """Place exports, merge the sidecars of edited raws, mark photos ready, deliver, and
         end the job."""
         await self.store.write(lambda db: None)  # what the runner queued is durable first

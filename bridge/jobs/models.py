@@ -138,10 +138,13 @@ class DeliverySpec(_Strict):
 Naming = Literal["adobe", "darktable"]
 
 
-class JobRequest(_Strict):
-    """What to edit and how (``POST /v1/jobs``; ``imagen-bridge edit`` builds the same)."""
+class JobSpec(_Strict):
+    """How to edit a job's photos: everything a job request says but the photos.
 
-    photos: Annotated[list[PhotoRequest], Field(min_length=1, max_length=MAX_PHOTOS)]
+    What the engine stores and runs by; the photos go beside it as columns (see
+    :meth:`JobRequest.split`), so ``edit`` never builds a model per photo of 20,000.
+    """
+
     profile_key: Annotated[int, Field(ge=0)] | None = None
     jpeg_profile_key: Annotated[int, Field(ge=0)] | None = None
     """For RAW+JPEG shoots: the JPEGs are edited with this (JPG) profile, the raws with
@@ -164,9 +167,6 @@ class JobRequest(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        twice = [i for i, n in Counter(p.id for p in self.photos if p.id).items() if n > 1]
-        if twice:
-            raise ValueError(f"photo id {twice[0]!r} is given twice; ids must be unique in a job")
         if self.smart:
             refused = [t for t in self.tools.enabled() if t not in SMART_TOOLS]
             refused += [
@@ -195,9 +195,24 @@ class JobRequest(_Strict):
             raise ValueError("export_folder must be a folder name or an absolute path")
         return self
 
-    def settings(self) -> dict[str, Any]:
-        """The request less its photos: what a job listing shows."""
-        return self.model_dump(mode="json", exclude={"photos", "out_dir", "label"})
+
+class JobRequest(JobSpec):
+    """What to edit and how (``POST /v1/jobs``; ``imagen-bridge edit`` builds the same)."""
+
+    photos: Annotated[list[PhotoRequest], Field(min_length=1, max_length=MAX_PHOTOS)]
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Self:
+        twice = [i for i, n in Counter(p.id for p in self.photos if p.id).items() if n > 1]
+        if twice:
+            raise ValueError(f"photo id {twice[0]!r} is given twice; ids must be unique in a job")
+        return self
+
+    def split(self) -> tuple[JobSpec, list[str], list[str | None]]:
+        """The spec, the photos' paths and their caller ids: what ``JobEngine.create`` takes."""
+        fields = {name: getattr(self, name) for name in JobSpec.model_fields}
+        paths, ids = [p.path for p in self.photos], [p.id for p in self.photos]
+        return JobSpec.model_construct(**fields), paths, ids
 
 
 class JobError(BaseModel):

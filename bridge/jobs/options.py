@@ -1,6 +1,6 @@
 """From a job request to what Imagen is sent: edit options, the profile, the photo kind it edits.
 
-The CLI and the HTTP API both build a :class:`~bridge.jobs.models.JobRequest`;
+The CLI and the HTTP API both build a :class:`~bridge.jobs.models.JobSpec`;
 these are the one place its tools become Imagen's options and its profile key
 becomes the kind of photo it may be given.
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from bridge.imagen import EditOptions, I2IEditOptions, Profile
 from bridge.jobs.errors import JobRequestError
-from bridge.jobs.models import JobRequest, Tools
+from bridge.jobs.models import JobSpec, Tools
 from bridge.jobs.plan import Expectation, ImageKind
 
 SMART_EXPECTATION = Expectation(ImageKind.JPEG, "Smart Editing edits JPEG files only")
@@ -22,7 +22,7 @@ HDR_EXPECTATION = Expectation(
 _KINDS = {"RAW": ImageKind.RAW, "JPG": ImageKind.JPEG, "JPEG": ImageKind.JPEG}
 
 
-def edit_options(request: JobRequest) -> tuple[EditOptions, I2IEditOptions | None]:
+def edit_options(request: JobSpec) -> tuple[EditOptions, I2IEditOptions | None]:
     """Imagen's options for the request; ImagenValidationError names a contradiction."""
     return tool_options(request.tools, smart=request.smart)
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from array import array
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -118,6 +119,39 @@ class PlanSummary:
     total_bytes: int
 
 
+@dataclass(frozen=True, eq=False)
+class PhotoSet:
+    """Validated photos, in the order found, as two columns: a folder may hold 20,000, and
+    a :class:`Photo` with its ``Path`` costs several times the path's text. Iterating makes
+    each Photo afresh."""
+
+    paths: list[str]
+    sizes: array[int]
+    skipped: tuple[SkippedFile, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self) -> Iterator[Photo]:
+        for text, size in zip(self.paths, self.sizes, strict=True):
+            path = Path(text)
+            kind = kind_of(path)
+            assert kind is not None
+            yield Photo(path=path, size=size, kind=kind)
+
+    def without(self, dropped: set[int]) -> PhotoSet:
+        """The set less the photos at positions ``dropped``."""
+        kept = [i for i in range(len(self.paths)) if i not in dropped]
+        return PhotoSet(
+            [self.paths[i] for i in kept], array("q", (self.sizes[i] for i in kept)), self.skipped
+        )
+
+    def summary(self, *, keep_folders_together: bool) -> PlanSummary:
+        """As the job will plan it (see :func:`assign_projects`), without making the plan."""
+        numbers = assign_projects(_members(self, keep_folders_together))
+        return PlanSummary(len(self), len(set(numbers)), sum(self.sizes))
+
+
 class PlanError(ValueError):
     """The input cannot be edited as given; every problem names the file it is about."""
 
@@ -140,6 +174,32 @@ class Expectation:
     reason: str  # e.g. "profile 'CLEAN & CRISP' (5700) edits RAW files"
 
 
+def find_photos(
+    paths: Sequence[Path],
+    *,
+    expect: Expectation | None = None,
+    recursive: bool = False,
+    keep_folders_together: bool = False,
+) -> PhotoSet:
+    """Validate ``paths`` (files and folders): every problem, each naming its file, at once.
+
+    ``expect`` refuses photos of the other kind (a RAW profile given JPEGs).
+    ``keep_folders_together`` (HDR merge keeps each folder's photos in one project, so a
+    bracket is never split) refuses name clashes inside one folder.
+    """
+    photos, problems = _collect(paths, recursive=recursive)
+    hint = SUPPORTED_HINT if any("unsupported file type" in p for p in problems) else None
+    if expect is not None:
+        problems += _kind_problems(photos, expect)
+    if keep_folders_together:
+        problems += [f"{photos.paths[i]}: {reason}" for i, reason in folder_clashes(photos)]
+    if not problems and not photos:
+        problems.append("no photos given")
+    if problems:
+        raise PlanError(problems, hint=hint)
+    return photos
+
+
 def plan_edit(
     paths: Sequence[Path],
     *,
@@ -147,33 +207,21 @@ def plan_edit(
     recursive: bool = False,
     keep_folders_together: bool = False,
 ) -> Plan:
-    """Validate ``paths`` (files and folders) and partition them into projects.
-
-    ``expect`` refuses photos of the other kind (a RAW profile given JPEGs);
-    without it RAW and JPEG photos go to separate projects.
-    ``keep_folders_together`` keeps each folder's photos in one project, so an
-    HDR bracket is never split; name clashes inside one folder are then refused.
-    """
-    photos, skipped, problems = _collect(paths, recursive=recursive)
-    hint = SUPPORTED_HINT if any("unsupported file type" in p for p in problems) else None
-    if expect is not None:
-        problems += _kind_problems(photos, expect)
-    if keep_folders_together:
-        problems += _clashes_within_folders(photos)
-    if not problems and not photos:
-        problems.append("no photos given")
-    if problems:
-        raise PlanError(problems, hint=hint)
-    return Plan(projects=_partition(photos, keep_folders_together), skipped=tuple(skipped))
+    """:func:`find_photos`, partitioned into projects: RAW and JPEG photos never share one,
+    and with ``keep_folders_together`` a folder's photos always do."""
+    photos = find_photos(
+        paths, expect=expect, recursive=recursive, keep_folders_together=keep_folders_together
+    )
+    return Plan(projects=_partition(list(photos), keep_folders_together), skipped=photos.skipped)
 
 
-def refuse_other_kinds(plan: Plan, expect: Expectation) -> None:
-    """Raise PlanError naming every planned photo that ``expect`` does not edit.
+def refuse_other_kinds(photos: Iterable[Photo], expect: Expectation) -> None:
+    """Raise PlanError naming every photo that ``expect`` does not edit.
 
     For an expectation known only after planning (the profile's image type), so the
     files are not walked and checked a second time.
     """
-    problems = _kind_problems(plan.photos, expect)
+    problems = _kind_problems(photos, expect)
     if problems:
         raise PlanError(problems)
 
@@ -186,16 +234,14 @@ def _kind_problems(photos: Iterable[Photo], expect: Expectation) -> list[str]:
     ]
 
 
-def _collect(
-    paths: Sequence[Path], *, recursive: bool
-) -> tuple[list[Photo], list[SkippedFile], list[str]]:
-    photos: list[Photo] = []
+def _collect(paths: Sequence[Path], *, recursive: bool) -> tuple[PhotoSet, list[str]]:
+    found = PhotoSet([], array("q"))
     skipped: list[SkippedFile] = []
     problems: list[str] = []
-    seen: set[tuple[int, int]] = set()
+    seen: set[int] = set()
 
     def add(path: Path, st: os.stat_result) -> None:
-        identity = (st.st_dev, st.st_ino)
+        identity = _identity(st)
         if identity in seen:  # the same file named twice, via any spelling or link
             return
         seen.add(identity)
@@ -203,9 +249,8 @@ def _collect(
         if problem:
             problems.append(f"{path}: {problem}")
             return
-        kind = kind_of(path)
-        assert kind is not None
-        photos.append(Photo(path=path, size=st.st_size, kind=kind))
+        found.paths.append(str(path))
+        found.sizes.append(st.st_size)
 
     for given in paths:
         # abspath, not resolve(): tidy "..", but keep the user's symlinked spelling
@@ -227,7 +272,12 @@ def _collect(
             problems.append(f"{path}: unsupported file type {_describe_suffix(path)}")
         else:
             add(path, st)
-    return photos, skipped, problems
+    return PhotoSet(found.paths, found.sizes, tuple(skipped)), problems
+
+
+def _identity(st: os.stat_result) -> int:
+    """One number per file (device and inode), whatever path or link names it."""
+    return st.st_dev << 64 | st.st_ino
 
 
 def _file_problem(path: Path, st: os.stat_result) -> str | None:
@@ -286,33 +336,34 @@ def _expand_folder(
 
 
 def _walk(folder: Path, *, recursive: bool) -> Iterable[Path]:
-    """Visible entries, sorted by name; subfolders are yielded (non-recursive) or entered."""
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if entry.name.startswith("."):
+    """Visible entries, sorted by name; subfolders are yielded (non-recursive) or entered.
+
+    Names are sorted, not paths: a Path per entry of a 20,000-file folder, all held for the
+    sort, would cost several times as much."""
+    for name in sorted(os.listdir(folder)):  # noqa: PTH208 - see above
+        if name.startswith("."):
             continue
+        entry = folder / name
         if recursive and entry.is_dir():
             yield from _walk(entry, recursive=True)
         else:
             yield entry
 
 
-def _clash_pairs(photos: Sequence[Photo]) -> Iterable[tuple[Path, str]]:
-    first_by_key: dict[tuple[Path, ImageKind, str], Photo] = {}
-    for photo in photos:
-        key = (photo.path.parent, photo.kind, photo.stem_key)
-        other = first_by_key.setdefault(key, photo)
-        if other is not photo:
+def folder_clashes(photos: Iterable[Photo]) -> Iterator[tuple[int, str]]:
+    """For HDR merge: the photos (by position) whose name clashes with an earlier frame of
+    their folder, and why."""
+    folders: dict[Path, dict[tuple[ImageKind, str], str]] = {}
+    for position, photo in enumerate(photos):
+        name = photo.name
+        names = folders.setdefault(photo.path.parent, {})
+        other = names.setdefault((photo.kind, photo.stem_key), name)
+        if other is not name:
             yield (
-                photo.path,
-                (
-                    "HDR merge keeps a folder's frames in one project, but this name clashes "
-                    f"with {other.path.name} (same name ignoring case and extension)"
-                ),
+                position,
+                "HDR merge keeps a folder's frames in one project, but this name clashes "
+                f"with {other} (same name ignoring case and extension)",
             )
-
-
-def _clashes_within_folders(photos: Sequence[Photo]) -> list[str]:
-    return [f"{path}: {reason}" for path, reason in _clash_pairs(photos)]
 
 
 PROJECT_PHOTOS = 500
@@ -324,47 +375,71 @@ split (a bracket must stay in one project), so such a project may hold more."""
 @dataclass
 class _Bucket:
     kind: ImageKind
-    stems: set[str] = field(default_factory=set)
+    stems: set[int] = field(default_factory=set)  # hashes of the stem keys it holds
     size: int = 0
 
 
+@dataclass
+class _Group:
+    positions: list[int] = field(default_factory=list)
+    stems: set[int] = field(default_factory=set)
+
+
 def assign_projects(
-    members: Iterable[tuple[ImageKind, Hashable, str]], *, cap: int = PROJECT_PHOTOS
+    members: Iterable[tuple[ImageKind, Hashable | None, str]], *, cap: int = PROJECT_PHOTOS
 ) -> list[int]:
     """The project (0-based, RAW ones first) of each ``(kind, group, stem key)``: first fit,
-    each group to the first project of its kind with room for it and none of its stems.
+    each member, or with a group the whole group, to the first project of its kind with
+    room for it and none of its stems. ``None`` is a group of its own.
 
-    Members of one group always share a project. Takes plain tuples, so a job of 20,000
-    photos is planned from its store rows without a Photo for each.
+    Members of one group always share a project. Streamed, and a project keeps only the
+    hashes of its stems (two stems hashing alike merely split a project), so a job of
+    20,000 photos is planned from its store rows in a few hundred kilobytes.
     """
-    groups: dict[tuple[ImageKind, Hashable], list[tuple[int, str]]] = {}
-    count = 0
-    for position, (kind, group, stem_key) in enumerate(members):
-        groups.setdefault((kind, group), []).append((position, stem_key))
-        count += 1
-    assigned = [0] * count
     buckets: list[_Bucket] = []
-    for kind in (ImageKind.RAW, ImageKind.JPEG):
-        for (group_kind, _), grouped in groups.items():
-            if group_kind is not kind:
-                continue
-            keys = {stem_key for _, stem_key in grouped}
-            number = next(
-                (
-                    n
-                    for n, b in enumerate(buckets)
-                    if b.kind is kind and not (b.stems & keys) and b.size + len(grouped) <= cap
-                ),
-                None,
-            )
-            if number is None:
-                number = len(buckets)
-                buckets.append(_Bucket(kind))
-            buckets[number].stems.update(keys)
-            buckets[number].size += len(grouped)
-            for position, _ in grouped:
-                assigned[position] = number
-    return assigned
+    assigned: list[int] = []
+    groups: dict[tuple[ImageKind, Hashable], _Group] = {}
+    for position, (kind, group, stem_key) in enumerate(members):
+        if group is None:
+            assigned.append(_place(buckets, kind, {hash(stem_key)}, 1, cap))
+            continue
+        grouped = groups.setdefault((kind, group), _Group())
+        grouped.positions.append(position)
+        grouped.stems.add(hash(stem_key))
+        assigned.append(-1)
+    for (kind, _), grouped in groups.items():
+        number = _place(buckets, kind, grouped.stems, len(grouped.positions), cap)
+        for position in grouped.positions:
+            assigned[position] = number
+    # RAW projects first; each kind's in the order they were opened
+    order = sorted(range(len(buckets)), key=lambda n: buckets[n].kind is not ImageKind.RAW)
+    renumbered = {old: new for new, old in enumerate(order)}
+    return [renumbered[number] for number in assigned]
+
+
+def _place(buckets: list[_Bucket], kind: ImageKind, stems: set[int], size: int, cap: int) -> int:
+    number = next(
+        (
+            n
+            for n, b in enumerate(buckets)
+            if b.kind is kind and b.size + size <= cap and not (b.stems & stems)
+        ),
+        None,
+    )
+    if number is None:
+        number = len(buckets)
+        buckets.append(_Bucket(kind))
+    buckets[number].stems.update(stems)
+    buckets[number].size += size
+    return number
+
+
+def _members(
+    photos: Iterable[Photo], keep_folders_together: bool
+) -> Iterator[tuple[ImageKind, Hashable | None, str]]:
+    """What :func:`assign_projects` plans photos by: a folder is a group for HDR merges."""
+    for photo in photos:
+        yield photo.kind, photo.path.parent if keep_folders_together else None, photo.stem_key
 
 
 def project_subdir(index: int, *, several: bool) -> str:
@@ -374,10 +449,7 @@ def project_subdir(index: int, *, several: bool) -> str:
 
 
 def _partition(photos: Sequence[Photo], keep_folders_together: bool) -> tuple[PlannedProject, ...]:
-    numbers = assign_projects(
-        (p.kind, p.path.parent if keep_folders_together else i, p.stem_key)
-        for i, p in enumerate(photos)
-    )
+    numbers = assign_projects(_members(photos, keep_folders_together))
     buckets: dict[int, list[Photo]] = {}
     for photo, number in zip(photos, numbers, strict=True):
         buckets.setdefault(number, []).append(photo)
@@ -403,7 +475,7 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def check_photo(given: str, seen: dict[tuple[int, int], int], index: int) -> Photo | str:
+def check_photo(given: str, seen: dict[int, int], index: int) -> Photo | str:
     """One photo named by a caller (the API): the Photo, or why it cannot be edited.
 
     ``seen`` maps files already accepted to their index, so the same file named twice
@@ -423,7 +495,7 @@ def check_photo(given: str, seen: dict[tuple[int, int], int], index: int) -> Pho
     problem = _file_problem(path, st)
     if problem:
         return problem
-    first = seen.setdefault((st.st_dev, st.st_ino), index)
+    first = seen.setdefault(_identity(st), index)
     if first != index:
         return f"the same file as photo {first} of this job"
     kind = kind_of(path)
@@ -436,8 +508,3 @@ def partition(
 ) -> tuple[PlannedProject, ...]:
     """Projects for ``photos``, as :func:`plan_edit` makes them."""
     return _partition(photos, keep_folders_together)
-
-
-def folder_clashes(photos: Sequence[Photo]) -> dict[Path, str]:
-    """For HDR merge: photos whose name clashes with another frame of their folder, and why."""
-    return dict(_clash_pairs(photos))

@@ -27,6 +27,7 @@ from bridge.xmp.journal import JOURNAL_FILE
 
 DB_FILE = JOURNAL_FILE
 COMPONENT = "jobs"
+READER_CACHE_KIB = 256
 
 Op = Callable[[sqlite3.Connection], Any]
 
@@ -275,6 +276,9 @@ class Store:
         if db is None:
             db = connect(self.path)
             db.row_factory = sqlite3.Row
+            # A reader's page cache is dropped whenever the writer commits (WAL), which is
+            # all the time while a job runs; the default 2 MB per thread only filled RSS.
+            db.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB}")
             self._local.db = db
             with self._lock:
                 self._readers.append(db)

@@ -45,7 +45,7 @@ _Wait = Annotated[float, Field(ge=0, le=MAX_WAIT_S)]
 
 async def _create_job(call: Call) -> web.StreamResponse:
     job, created = await call.app[ENGINE].create(
-        call.body_as(JobRequest), idempotency_key=call.headers["Idempotency-Key"]
+        *call.body_as(JobRequest).split(), idempotency_key=call.headers["Idempotency-Key"]
     )
     return json_body(call.app[JOB_VIEWS].put(job), 201 if created else 200)
 

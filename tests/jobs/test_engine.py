@@ -24,6 +24,7 @@ from bridge.jobs.models import (
     AppliedReport,
     AppliedRequest,
     JobRequest,
+    JobSpec,
     JobState,
     JobView,
     PhotoState,
@@ -67,9 +68,10 @@ def posts(log: Path, suffix: str) -> int:
     )
 
 
-def request(paths: list[Path], **fields: Any) -> JobRequest:
+def request(paths: list[Path], **fields: Any) -> tuple[JobSpec, list[str], list[str | None]]:
+    """A job request as ``POST /v1/jobs`` validates it, split as the engine takes it."""
     photos = [{"path": str(p), "id": f"caller-{i}"} for i, p in enumerate(paths)]
-    return JobRequest.model_validate({"photos": photos, "profile_key": 5700, **fields})
+    return JobRequest.model_validate({"photos": photos, "profile_key": 5700, **fields}).split()
 
 
 async def test_a_job_edits_merges_and_reports_every_photo(
@@ -88,7 +90,7 @@ async def test_a_job_edits_merges_and_reports_every_photo(
     missing = tmp_path / "gone" / "IMG_9.CR2"
     paths = [*raws, *other, *jpeg, missing]
     async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
-        job, created = await engine.create(request(paths, tools={"crop": True}))
+        job, created = await engine.create(*request(paths, tools={"crop": True}))
         assert created and job.photos_total == 6
         done = await until(engine, job.id, lambda v: v.state.ended)
         photos = (await engine.photos(job.id)).photos
@@ -124,12 +126,12 @@ async def test_request_wide_problems_refuse_the_job(emulator_factory: Any, tmp_p
     photos = make_photos(tmp_path, ["a.CR2"])
     async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
         with pytest.raises(JobRequestError, match="No profile with key 1"):
-            await engine.create(request(photos, profile_key=1))
+            await engine.create(*request(photos, profile_key=1))
         with pytest.raises(JobRequestError, match="No photo of this job can be edited"):
-            await engine.create(request([tmp_path / "nope.CR2"]))
+            await engine.create(*request([tmp_path / "nope.CR2"]))
         with pytest.raises(JobRequestError, match="straighten or perspective"):
             await engine.create(
-                request(photos, tools={"straighten": True, "perspective_correction": True})
+                *request(photos, tools={"straighten": True, "perspective_correction": True})
             )
         assert (await engine.list_jobs()).jobs == []
 
@@ -140,11 +142,11 @@ async def test_an_idempotency_key_gives_back_the_same_job(
     emulator = await emulator_factory(faults=FaultConfig(processing_s=0.1))
     photos = make_photos(tmp_path, ["a.CR2", "b.CR2"])
     async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
-        first, created = await engine.create(request(photos), idempotency_key="k-1")
-        again, created_again = await engine.create(request(photos), idempotency_key="k-1")
+        first, created = await engine.create(*request(photos), idempotency_key="k-1")
+        again, created_again = await engine.create(*request(photos), idempotency_key="k-1")
         assert created and not created_again and again.id == first.id
         with pytest.raises(JobConflict, match="k-1"):
-            await engine.create(request(photos[:1]), idempotency_key="k-1")
+            await engine.create(*request(photos[:1]), idempotency_key="k-1")
         assert len((await engine.list_jobs()).jobs) == 1
         await until(engine, first.id, lambda v: v.state.ended)
 
@@ -155,7 +157,7 @@ async def test_revisions_grow_and_a_long_poll_answers_on_change_or_timeout(
     emulator = await emulator_factory(faults=FaultConfig(processing_s=0.3))
     photos = make_photos(tmp_path, ["a.CR2", "b.CR2", "c.CR2"])
     async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
-        job, _ = await engine.create(request(photos))
+        job, _ = await engine.create(*request(photos))
         seen = [job.revision]
         view = job
         while not view.state.ended:
@@ -177,7 +179,7 @@ async def test_cancel_stops_the_job_and_cancels_unfinished_photos(
     emulator = await emulator_factory(faults=FaultConfig(processing_s=30, latency_ms=20))
     photos = make_photos(tmp_path, [f"IMG_{n}.CR2" for n in range(4)])
     async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
-        job, _ = await engine.create(request(photos))
+        job, _ = await engine.create(*request(photos))
         await until(engine, job.id, lambda v: v.counts.editing == 4)
         canceled = await engine.cancel(job.id)
         assert canceled.state is JobState.CANCELED
@@ -196,7 +198,7 @@ async def test_retry_runs_failed_photos_again_once_their_files_are_back(
     present = make_photos(tmp_path / "a", ["IMG_1.CR2"])
     later = tmp_path / "card" / "IMG_2.CR2"
     async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
-        job, _ = await engine.create(request([*present, later]))
+        job, _ = await engine.create(*request([*present, later]))
         first = await until(engine, job.id, lambda v: v.state.ended)
         assert first.counts.failed == 1 and first.counts.ready == 1
         with pytest.raises(JobRequestError):
@@ -218,7 +220,7 @@ async def test_applied_reports_are_recorded_per_photo(
     emulator = await emulator_factory(faults=FaultConfig(processing_s=0.1))
     photos = make_photos(tmp_path, ["a.CR2", "b.CR2"])
     async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
-        job, _ = await engine.create(request(photos))
+        job, _ = await engine.create(*request(photos))
         await until(engine, job.id, lambda v: v.state.ended)
         report = AppliedRequest(
             photos=[
@@ -250,7 +252,7 @@ async def test_a_stopped_engine_resumes_without_uploading_or_editing_again(
     photos = make_photos(tmp_path / "shoot", names)
     settings = settings_for(emulator, tmp_path / "data")
     async with JobEngine.open(settings, resume=False) as engine:
-        job, _ = await engine.create(request(photos))
+        job, _ = await engine.create(*request(photos))
         await until(engine, job.id, lambda v: v.counts.editing == 6)
         await asyncio.sleep(0.2)  # the edit has been asked for
     assert posts(log, "/edit") == 1
@@ -296,7 +298,7 @@ async def test_a_file_that_landed_before_a_stop_without_a_record_is_not_sent_aga
     with monkeypatch.context() as patch:
         patch.setattr(StoreCheckpoint, "uploaded", never_recorded)
         async with JobEngine.open(settings, resume=False, isolate=isolate, transfers=2) as engine:
-            job, _ = await engine.create(request(photos))
+            job, _ = await engine.create(*request(photos))
             async with asyncio.timeout(30):
                 await stuck.wait()
             await asyncio.sleep(0.05)
@@ -335,7 +337,7 @@ async def test_a_mark_a_stopped_run_left_is_cleared_once_the_count_says_nothing_
         patch.setattr(StoreCheckpoint, "landing", dies_after_the_mark)
         patch.setattr(StoreCheckpoint, "not_landed", lambda self, photo: None)  # killed: no undo
         async with JobEngine.open(settings, resume=False, transfers=1) as engine:
-            job, _ = await engine.create(request(photos))
+            job, _ = await engine.create(*request(photos))
             async with asyncio.timeout(30):
                 await marked.wait()
     assert not puts(log)
@@ -365,9 +367,9 @@ async def test_a_stopped_multipart_upload_continues_with_the_parts_it_lacks(
     settings = settings_for(emulator, tmp_path / "data")
     job_request = JobRequest.model_validate(
         {"photos": [{"path": str(big)} for big in bigs], "smart": True}
-    )
+    ).split()
     async with JobEngine.open(settings, resume=False, transfers=2) as engine:
-        job, _ = await engine.create(job_request)
+        job, _ = await engine.create(*job_request)
 
         def some_parts(_: JobView) -> bool:
             return any("partNumber" in t for t in puts(log)) if log.exists() else False
@@ -401,11 +403,13 @@ async def test_a_multipart_upload_completed_before_a_stop_is_neither_sent_nor_co
     emulator = await emulator_factory(faults=FaultConfig(processing_s=0.1), access_log=log)
     big = make_photos(tmp_path, ["pano.jpg"], size=70 * 2**20)
     settings = settings_for(emulator, tmp_path / "data")
-    job_request = JobRequest.model_validate({"photos": [{"path": str(big[0])}], "smart": True})
+    job_request = JobRequest.model_validate(
+        {"photos": [{"path": str(big[0])}], "smart": True}
+    ).split()
     with monkeypatch.context() as patch:
         patch.setattr(StoreCheckpoint, hook, dies_here)
         async with JobEngine.open(settings, resume=False) as engine:
-            job, _ = await engine.create(job_request)
+            job, _ = await engine.create(*job_request)
             async with asyncio.timeout(30):
                 await stuck.wait()
     completes = posts(log, "/complete")
@@ -447,12 +451,12 @@ async def test_a_count_that_cannot_tell_is_settled_by_asking_for_the_multipart_u
     settings = settings_for(emulator, tmp_path / "data")
     job_request = JobRequest.model_validate(
         {"photos": [{"path": str(p)} for p in (*big, *small)], "smart": True}
-    )
+    ).split()
     with monkeypatch.context() as patch:
         patch.setattr(StoreCheckpoint, "uploaded", uploaded)
         patch.setattr(runner._Landing, "landing", landing)
         async with JobEngine.open(settings, resume=False) as engine:
-            job, _ = await engine.create(job_request)
+            job, _ = await engine.create(*job_request)
             async with asyncio.timeout(30):
                 await asyncio.gather(*(event.wait() for event in stuck.values()))
     assert posts(log, "/complete") == 1
@@ -483,9 +487,11 @@ async def test_a_multipart_complete_whose_answer_was_lost_does_not_fail_the_phot
     monkeypatch.setattr(ImagenClient, "i2i_multipart_complete", answer_lost)
     emulator = await emulator_factory(faults=FaultConfig(processing_s=0.1))
     big = make_photos(tmp_path, ["pano.jpg"], size=70 * 2**20)
-    job_request = JobRequest.model_validate({"photos": [{"path": str(big[0])}], "smart": True})
+    job_request = JobRequest.model_validate(
+        {"photos": [{"path": str(big[0])}], "smart": True}
+    ).split()
     async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
-        job, _ = await engine.create(job_request)
+        job, _ = await engine.create(*job_request)
         done = await until(engine, job.id, lambda v: v.state.ended)
     assert done.state is JobState.DONE and done.counts.ready == 1, done
 
@@ -499,8 +505,8 @@ async def test_a_serving_engine_forgets_jobs_ended_long_ago(
     )
     photos = make_photos(tmp_path, ["a.CR2"])
     async with JobEngine.open(settings) as engine:
-        old, _ = await engine.create(request(photos))
-        recent, _ = await engine.create(request(photos))
+        old, _ = await engine.create(*request(photos))
+        recent, _ = await engine.create(*request(photos))
         for job in (old, recent):
             await until(engine, job.id, lambda v: v.state.ended)
         assert Path(old.out_dir).is_dir()
@@ -536,7 +542,7 @@ async def test_exports_land_beside_the_originals_and_are_delivered_once(
     taken.write_bytes(b"the photographer's own file")
     job_request = request(photos, export=True, deliver={"to": "imgwire", "tags": ["wedding"]})
     async with JobEngine.open(settings) as engine:
-        job, _ = await engine.create(job_request)
+        job, _ = await engine.create(*job_request)
         done = await until(engine, job.id, lambda v: v.state.ended)
         views = (await engine.photos(job.id)).photos
     assert done.state is JobState.DONE, done
@@ -550,7 +556,7 @@ async def test_exports_land_beside_the_originals_and_are_delivered_once(
     assert {i["custom_metadata"]["photo"] for i in images} == {0, 1, 2}
     # delivering the ended job again (a restarted bridge, a second click) sends nothing new
     async with JobEngine.open(settings) as engine:
-        await engine.deliver(job.id, job_request.deliver)  # type: ignore[arg-type]
+        await engine.deliver(job.id, job_request[0].deliver)  # type: ignore[arg-type]
         again = await until(engine, job.id, lambda v: v.state.ended and v.revision > done.revision)
     assert again.state is JobState.DONE
     assert len(await _imgwire_records(emulator)) == 3
@@ -562,7 +568,7 @@ async def test_hdr_frames_share_the_merged_dng_and_its_settings(
     emulator = await emulator_factory(faults=FaultConfig(processing_s=0.1))
     frames = make_photos(tmp_path / "bracket", ["B_1.CR2", "B_2.CR2", "B_3.CR2"])
     async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
-        job, _ = await engine.create(request(frames, tools={"hdr_merge": True}))
+        job, _ = await engine.create(*request(frames, tools={"hdr_merge": True}))
         done = await until(engine, job.id, lambda v: v.state.ended)
         photos = (await engine.photos(job.id)).photos
     assert done.counts.ready == 3, done
@@ -595,7 +601,7 @@ async def test_a_job_whose_outputs_cannot_fit_fails_before_any_upload(
     # room for the margin and the sidecars, not for two 8 MB images
     disk_with(monkeypatch, tmp_path, 64 * 2**20 + 12 * 2**20)
     async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
-        job, _ = await engine.create(request(photos, out_dir=str(out), **fields))
+        job, _ = await engine.create(*request(photos, out_dir=str(out), **fields))
         done = await until(engine, job.id, lambda v: v.state.ended)
     if fits:
         assert done.state is JobState.DONE
@@ -634,7 +640,7 @@ async def test_a_big_job_runs_its_projects_a_few_at_a_time_and_merges_in_pages(
                 most = max(most, len(running))
 
     async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
-        job, _ = await engine.create(request(photos), start=False)
+        job, _ = await engine.create(*request(photos), start=False)
         engine.watch(job.id, watch)
         engine.start(job.id)
         done = await engine.join(job.id)
@@ -656,7 +662,7 @@ async def test_bytes_sent_count_until_stored_and_are_then_forgotten(
     emulator = await emulator_factory()
     photos = make_photos(tmp_path / "shoot", ["a.CR2", "b.CR2", "c.CR2"], size=10_000)
     async with JobEngine.open(settings_for(emulator, tmp_path / "data")) as engine:
-        job, _ = await engine.create(request(photos), start=False)
+        job, _ = await engine.create(*request(photos), start=False)
         live = engine._live[job.id]
         live.bytes.update({0: 4_000, 1: 2_500})
         assert (await engine.get(job.id)).bytes_done == 6_500

@@ -283,6 +283,9 @@ def test_projects_are_capped_keep_groups_whole_and_never_share_a_stem() -> None:
     for held in by_project.values():
         assert len(held) <= 3 and len({kind for kind, _, _ in held}) == 1
         assert len({stem for _, _, stem in held}) == len(held)
+    # members of no group (None) are placed as they come, first fit
+    loose = [(raw, None, f"img_{n}") for n in range(7)] + [(raw, None, "IMG_0".casefold())]
+    assert assign_projects(loose, cap=3) == [0, 0, 0, 1, 1, 1, 2, 2]
     # a group bigger than the cap stays whole, in a project of its own
     assert assign_projects([(raw, "b", f"s{n}") for n in range(5)] + [(raw, 9, "x")], cap=3) == [
         0, 0, 0, 0, 0, 1,
