@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from bridge.xmp.formats import IMAGEN_JPEG_EXTENSIONS, IMAGEN_RAW_EXTENSIONS, extension_of
+from bridge.xmp.formats import (
+    IMAGEN_JPEG_EXTENSIONS,
+    IMAGEN_RAW_EXTENSIONS,
+    SIDECAR_EXTENSION,
+    extension_of,
+)
 
 # One definition, shared with sidecar placement; re-exported for the runner.
 from bridge.xmp.formats import collision_key as collision_key
@@ -73,7 +78,8 @@ class Photo:
 
 @dataclass(frozen=True)
 class SkippedFile:
-    """A file inside a given folder that is not a photo (sidecars, videos, notes)."""
+    """A file inside a given folder that is not sent: not a photo (videos, notes), or the
+    JPEG of a RAW+JPEG pair."""
 
     path: Path
     reason: str
@@ -309,7 +315,8 @@ def _expand_folder(
     folder: Path, *, recursive: bool, found: Callable[[Path, os.stat_result], None]
 ) -> tuple[list[SkippedFile], str | None]:
     """Hand each photo directly in ``folder`` (or below it) to ``found``, in name order;
-    hidden entries ignored. Handed on at once: a folder may hold 20,000 of them."""
+    hidden entries and sidecars ignored, other files listed as skipped. Handed on at once: a
+    folder may hold 20,000 photos (and as many sidecars, which a list would only repeat)."""
     skipped: list[SkippedFile] = []
     subfolders = photos = 0
     try:
@@ -322,6 +329,8 @@ def _expand_folder(
                 continue
             if stat.S_ISDIR(st.st_mode):
                 subfolders += 1
+            elif extension_of(entry.name) == SIDECAR_EXTENSION:
+                continue  # a photo's sidecar: the merge's business, not a file to list
             elif kind_of(entry) is None:
                 skipped.append(SkippedFile(entry, f"not a photo ({_describe_suffix(entry)})"))
             else:

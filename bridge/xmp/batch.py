@@ -39,6 +39,7 @@ from bridge.xmp.errors import JournalError, PublishError, XmpError
 from bridge.xmp.formats import (
     EMBEDDED_XMP_EXTENSIONS,
     PHOTO_EXTENSIONS,
+    SIDECAR_EXTENSION,
     SIDECAR_RAW_EXTENSIONS,
     collision_key,
     split_name,
@@ -49,7 +50,6 @@ from bridge.xmp.names import NameTable, OnDemand
 from bridge.xmp.packet import DEFAULT_MAX_BYTES, parse_xmp, serialize_xmp
 from bridge.xmp.publish import Snapshot, publish, read_snapshot, unsynced
 from bridge.xmp.sidecar import (
-    SIDECAR_EXTENSION,
     Folder,
     Naming,
     SidecarLocation,

@@ -43,6 +43,9 @@ SIDECAR_RAW_EXTENSIONS = frozenset(
 #: through Lightroom itself.
 EMBEDDED_XMP_EXTENSIONS = frozenset({"dng"}) | RENDERED_EXTENSIONS
 
+#: A sidecar's extension (``IMG_1.xmp``; darktable's ``IMG_1.CR2.xmp``).
+SIDECAR_EXTENSION = "xmp"
+
 #: Every photo type a sidecar could be meant for.
 PHOTO_EXTENSIONS = SIDECAR_RAW_EXTENSIONS | EMBEDDED_XMP_EXTENSIONS
 

@@ -23,6 +23,7 @@ from bridge.xmp.errors import EmbeddedXmpPhotoError, SidecarRefusedError
 from bridge.xmp.formats import (
     EMBEDDED_XMP_EXTENSIONS,
     PHOTO_EXTENSIONS,
+    SIDECAR_EXTENSION,
     SIDECAR_RAW_EXTENSIONS,
     collision_key,
     extension_key,
@@ -32,7 +33,6 @@ from bridge.xmp.names import NameTable
 from bridge.xmp.packet import XmpPacket
 from bridge.xmp.values import elements, read_value
 
-SIDECAR_EXTENSION = "xmp"
 _SIDECAR_FOR_EXTENSION = "{http://ns.adobe.com/photoshop/1.0/}SidecarForExtension"
 
 #: Photos that clash with a raw of the same stem over ``STEM.xmp``. DNG is among them because

@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bridge.xmp.batch import collect_sources
-from bridge.xmp.formats import split_name
+from bridge.xmp.formats import SIDECAR_EXTENSION, split_name
 from bridge.xmp.reports import shown
-from bridge.xmp.sidecar import SIDECAR_EXTENSION
 
 
 class SourceError(ValueError):

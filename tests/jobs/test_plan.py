@@ -141,12 +141,15 @@ def test_folders_expand_non_recursively_in_name_order(tmp_path: Path) -> None:
     touch(tmp_path / "b.NEF")
     touch(tmp_path / "a.NEF")
     touch(tmp_path / "a.xmp")
+    touch(tmp_path / "b.NEF.XMP")
+    touch(tmp_path / "notes.txt")
     touch(tmp_path / ".hidden.NEF")
     touch(tmp_path / "nested" / "c.NEF")
     plan = plan_edit([tmp_path])
     assert [p.name for p in plan.photos] == ["a.NEF", "b.NEF"]
-    assert [s.path.name for s in plan.skipped] == ["a.xmp"]
-    assert "not a photo" in plan.skipped[0].reason
+    # sidecars are the merge's business: a shoot of 2,000 raws does not list 2,000 of them
+    assert [s.path.name for s in plan.skipped] == ["notes.txt"]
+    assert "not a photo ('.txt')" in plan.skipped[0].reason
 
     deep = plan_edit([tmp_path], recursive=True)
     assert sorted(p.name for p in deep.photos) == ["a.NEF", "b.NEF", "c.NEF"]
