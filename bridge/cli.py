@@ -22,6 +22,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from bridge import __version__
+from bridge.allocator import limit_arenas
 
 # name -> (module, attribute): the typer-annotated function that implements the command,
 # or the typer app of a command with subcommands.
@@ -219,4 +220,5 @@ def _root(
 
 
 def main() -> None:
+    limit_arenas()
     app()

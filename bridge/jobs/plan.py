@@ -348,11 +348,13 @@ def _walk(folder: Path, *, recursive: bool) -> Iterable[Path]:
     """Visible entries, sorted by name; subfolders are yielded (non-recursive) or entered.
 
     Names are sorted, not paths: a Path per entry of a 20,000-file folder, all held for the
-    sort, would cost several times as much."""
+    sort, would cost several times as much. Each entry's Path is parsed from its joined text,
+    as ``folder / name`` would intern every listed name (pathlib does, before Python 3.12)
+    and grow the interpreter's table of interned strings for good."""
     for name in sorted(os.listdir(folder)):  # noqa: PTH208 - see above
         if name.startswith("."):
             continue
-        entry = folder / name
+        entry = Path(os.path.join(folder, name))  # noqa: PTH118 - see above
         if recursive and entry.is_dir():
             yield from _walk(entry, recursive=True)
         else:
