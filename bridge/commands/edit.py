@@ -343,13 +343,27 @@ OUTCOME_PAGE = 500
 """Photos read at a time to sum up a job: a 20,000-photo job is never held whole."""
 
 
+@dataclass(frozen=True, slots=True)
+class Notable:
+    """A photo the summary names: failed, merged into an HDR, or its sidecar not written."""
+
+    path: str
+    failed: str | None = None
+    """Why it was not edited (failed photos only)."""
+    hdr_output: str | None = None
+    sidecar: tuple[str, str] | None = None
+    """(refused or failed, why) when its sidecar was not written."""
+
+
 @dataclass(frozen=True)
 class EditOutcome:
     """A finished (or interrupted) edit job, summed up from its photos page by page."""
 
     job: JobView
-    notable: tuple[PhotoView, ...]
-    """The photos the summary names: not edited, merged into an HDR, sidecar refused or failed."""
+    notable: tuple[Notable, ...]
+    unfinished: Mapping[str, int]
+    """Photos neither edited nor failed (canceled, or still on their way), by state:
+    counted, not listed, as an interrupted 20,000-photo job has that many."""
     sidecars: Mapping[str, int]
     """Photos by sidecar merge status (created, updated, unchanged, refused, failed)."""
     projects: int
@@ -375,12 +389,27 @@ class EditOutcome:
         )
 
 
+def _notable(photo: PhotoView) -> Notable | None:
+    sidecar = photo.sidecar
+    refused = sidecar is not None and sidecar.status in ("refused", "failed")
+    failed = photo.state is PhotoState.FAILED
+    if not (failed or photo.hdr_output or refused):
+        return None
+    return Notable(
+        photo.path,
+        failed=(photo.reason or "") if failed else None,
+        hdr_output=photo.hdr_output,
+        sidecar=(sidecar.status, sidecar.reason or "") if sidecar is not None and refused else None,
+    )
+
+
 async def collect_outcome(
     book: JobBook, job_id: str, skipped: Sequence[SkippedFile] = (), *, every: bool = False
 ) -> EditOutcome:
     """The job's outcome; ``every`` also keeps each photo as ``--json`` prints it."""
     job = await book.get(job_id)
-    notable: list[PhotoView] = []
+    notable: list[Notable] = []
+    unfinished: Counter[str] = Counter()
     sidecars: Counter[str] = Counter()
     projects: set[int] = set()
     first_output: str | None = None
@@ -398,17 +427,15 @@ async def collect_outcome(
             edited = photo.state in (PhotoState.READY, PhotoState.APPLIED)
             if first_output is None and edited and photo.outputs:
                 first_output = photo.outputs[0]
-            if (
-                not edited
-                or photo.hdr_output
-                or (photo.sidecar is not None and photo.sidecar.status in ("refused", "failed"))
-            ):
-                notable.append(photo)
+            if not edited and photo.state is not PhotoState.FAILED:
+                unfinished[photo.state.value] += 1
+            elif (found := _notable(photo)) is not None:
+                notable.append(found)
             if every:
                 photos.append(_photo_json(photo))
     return EditOutcome(
-        job, tuple(notable), dict(sidecars), len(projects), first_output, tuple(photos),
-        tuple(skipped),
+        job, tuple(notable), dict(unfinished), dict(sidecars), len(projects), first_output,
+        tuple(photos), tuple(skipped),
     )  # fmt: skip
 
 
@@ -579,13 +606,14 @@ def print_summary(outcome: EditOutcome, *, out: Console) -> None:
     if edited:
         out.print(f"Outputs: {escape(job.out_dir)}", highlight=False)
     for photo in outcome.notable:
-        if photo.state not in (PhotoState.READY, PhotoState.APPLIED):
-            word = _STATUS_WORDS.get(photo.state, photo.state.value)
-            out.print(
-                f"  {word}: {escape(photo.path)}: {escape(photo.reason or '')}", highlight=False
-            )
+        if photo.failed is not None:
+            out.print(f"  failed: {escape(photo.path)}: {escape(photo.failed)}", highlight=False)
         elif photo.hdr_output:
             out.print(f"  HDR merge: {escape(photo.path)} -> {escape(photo.hdr_output)}")
+    if outcome.unfinished:
+        count = sum(outcome.unfinished.values())
+        states = ", ".join(f"{state} {n}" for state, n in sorted(outcome.unfinished.items()))
+        out.print(f"  not edited: {plural(count, 'photo')} ({states})", highlight=False)
     if outcome.skipped:
         count = len(outcome.skipped)
         out.print(f"  skipped {plural(count, 'file')} (listed above: not sent)", highlight=False)
@@ -600,12 +628,9 @@ def _print_merge(outcome: EditOutcome, out: Console) -> None:
     words = ", ".join(f"{n} {status}" for status, n in outcome.sidecars.items())
     out.print(f"Sidecars next to your photos: {words}.", highlight=False)
     for photo in outcome.notable:
-        if photo.sidecar is not None and photo.sidecar.status in ("refused", "failed"):
-            out.print(
-                f"  {photo.sidecar.status}: {escape(photo.path)}: "
-                f"{escape(photo.sidecar.reason or '')}",
-                highlight=False,
-            )
+        if photo.sidecar is not None:
+            status, reason = photo.sidecar
+            out.print(f"  {status}: {escape(photo.path)}: {escape(reason)}", highlight=False)
     if outcome.merge_id:
         out.print(
             f"Undo with: {program_name()} undo {outcome.merge_id}", highlight=False, markup=False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -303,9 +304,15 @@ def test_a_stop_signal_exits_128_plus_n_and_leaves_no_partial_files(
         if "downloading outputs" in line or time.monotonic() > deadline:
             break
     process.send_signal(sig)
-    _, rest = process.communicate(timeout=60)
+    summary, rest = process.communicate(timeout=60)
     assert process.returncode == code, "".join(seen) + rest
     assert said in rest
+    # the summary counts the photos still on their way, it does not list each of them
+    edited = int(re.findall(r"Edited (\d+) of 8 photos", summary)[0])
+    failed = summary.count("  failed: ")
+    waiting = re.findall(r"not edited: (\d+) photos? \(", summary)
+    assert [int(n) for n in waiting] == ([8 - edited - failed] if edited + failed < 8 else [])
+    assert not any(f"{photo}:" in summary for photo in photos)
     assert list(temp.iterdir()) == []
     assert not [name for name in files_under(out) if Path(name).name.startswith(".")]
     assert all(name.endswith(".xmp") for name in files_under(out))
