@@ -312,11 +312,13 @@ class JobBook:
                     (job_id, rows[0]["idx"], rows[-1]["idx"]),
                 ):
                     delivered.setdefault(index, []).append(DeliveryView.model_validate_json(result))
+            full = limit is not None and len(rows) == limit
             return PhotoList(
                 photos=[
                     self._photo_view(r, settings=settings, deliveries=delivered.get(r["idx"], ()))
                     for r in rows
-                ]
+                ],
+                next=rows[-1]["idx"] if full else None,
             )
 
         result: PhotoList = await self.store.read(query)

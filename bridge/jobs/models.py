@@ -301,6 +301,8 @@ class PhotoView(BaseModel):
 
 class PhotoList(BaseModel):
     photos: list[PhotoView]
+    next: int | None = None
+    """With a ``limit``: the ``after`` of the next page, while a page came back full."""
 
 
 class DeliverRequest(DeliverySpec):

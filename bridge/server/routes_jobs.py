@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from bridge.jobs.models import (
+    MAX_PHOTOS,
     AppliedRequest,
     DeliverySpec,
     JobList,
@@ -41,6 +42,7 @@ MAX_WAIT_S = 60.0
 _Key = Annotated[str, Field(min_length=1, max_length=200)]
 _NonNegative = Annotated[int, Field(ge=0)]
 _Wait = Annotated[float, Field(ge=0, le=MAX_WAIT_S)]
+_PhotoPage = Annotated[int, Field(ge=1, le=MAX_PHOTOS)]
 
 
 async def _create_job(call: Call) -> web.StreamResponse:
@@ -143,8 +145,13 @@ async def _stream(
 
 
 async def _job_photos(call: Call) -> web.StreamResponse:
+    query = call.query
     photos = await call.app[ENGINE].photos(
-        call.request.match_info["id"], call.query["state"], settings=call.query["settings"]
+        call.request.match_info["id"],
+        query["state"],
+        settings=query["settings"],
+        after=query["after"],
+        limit=query["limit"],
     )
     return json_response(photos)
 
@@ -221,6 +228,8 @@ OPERATIONS = (
         query=(
             Param("state", PhotoState, "Only photos in these states (repeatable).", repeated=True),
             Param("settings", bool, "Include develop_settings.", True),
+            Param("after", _NonNegative | None, "Photos after this index (a page's `next`)."),
+            Param("limit", _PhotoPage | None, "Photos per page (without it: every photo)."),
         ),
         tags=("jobs",),
     ),

@@ -64,6 +64,16 @@ async def test_a_job_from_start_to_applied(bridge: Live, tmp_path: Path) -> None
         assert Path(photo["sidecar"]["path"]).exists()
     bare = (await bridge.call("GET", f"/v1/jobs/{job['id']}/photos?settings=false")).json
     assert all(p["develop_settings"] is None for p in bare["photos"])
+    assert bare["next"] is None
+
+    pages, after = [], ""
+    while True:  # pages of three: the full first one says where the next starts
+        page = (await bridge.call("GET", f"/v1/jobs/{job['id']}/photos?limit=3{after}")).json
+        pages.append([p["index"] for p in page["photos"]])
+        if page["next"] is None:
+            break
+        after = f"&after={page['next']}"
+    assert pages == [[0, 1, 2], [3]]
 
     applied = await bridge.call(
         "POST", f"/v1/jobs/{job['id']}/applied",
