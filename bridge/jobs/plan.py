@@ -108,13 +108,6 @@ class Plan:
     def photos(self) -> tuple[Photo, ...]:
         return tuple(photo for project in self.projects for photo in project.photos)
 
-    def summary(self) -> PlanSummary:
-        return PlanSummary(
-            photos=sum(len(p.photos) for p in self.projects),
-            projects=len(self.projects),
-            total_bytes=sum(p.total_bytes for p in self.projects),
-        )
-
 
 @dataclass(frozen=True)
 class PlanSummary:
@@ -512,10 +505,3 @@ def check_photo(given: str, seen: dict[int, int], index: int) -> Photo | str:
     kind = kind_of(path)
     assert kind is not None
     return Photo(path=path, size=st.st_size, kind=kind)
-
-
-def partition(
-    photos: Sequence[Photo], *, keep_folders_together: bool
-) -> tuple[PlannedProject, ...]:
-    """Projects for ``photos``, as :func:`plan_edit` makes them."""
-    return _partition(photos, keep_folders_together)

@@ -18,8 +18,12 @@ from bridge.jobs.events import (
     RunEvent,
     ServerStatus,
 )
-from bridge.jobs.plan import plan_edit
+from bridge.jobs.plan import PlanSummary, find_photos, plan_edit
 from tests.jobs.helpers import make_photos
+
+
+def summary_of(photos: list[Path]) -> PlanSummary:
+    return find_photos(photos).summary(keep_folders_together=False)
 
 
 def events_for(photos: list[Path]) -> list[RunEvent]:
@@ -49,7 +53,7 @@ def test_plain_lines_say_what_happened_once(tmp_path: Path) -> None:
     photos = make_photos(tmp_path, ["a.CR2", "b.CR2"], size=2000)
     stream = io.StringIO()
     console = Console(file=stream, force_terminal=False, width=200)
-    with ProgressView(console, plan_edit(photos).summary()) as view:
+    with ProgressView(console, summary_of(photos)) as view:
         for event in events_for(photos):
             view(event)
     lines = stream.getvalue().splitlines()
@@ -70,7 +74,7 @@ def test_live_bars_render_on_a_terminal(tmp_path: Path) -> None:
     photos = make_photos(tmp_path, ["a.CR2", "b.CR2"], size=2000)
     stream = io.StringIO()
     console = Console(file=stream, force_terminal=True, width=120)
-    with ProgressView(console, plan_edit(photos).summary()) as view:
+    with ProgressView(console, summary_of(photos)) as view:
         for event in events_for(photos):
             view(event)
     drawn = stream.getvalue()
@@ -91,7 +95,7 @@ def test_quiet_prints_failures_only(tmp_path: Path) -> None:
     photos = make_photos(tmp_path, ["a.CR2", "b.CR2"], size=2000)
     stream = io.StringIO()
     console = Console(file=stream, force_terminal=True, no_color=True, width=200)
-    with ProgressView(console, plan_edit(photos).summary(), quiet=True) as view:
+    with ProgressView(console, summary_of(photos), quiet=True) as view:
         for event in events_for(photos):
             view(event)
     assert stream.getvalue().splitlines() == [f"failed {photos[1]}: no output [x]"]
@@ -102,7 +106,7 @@ def test_a_file_is_called_uploaded_only_once_the_store_accepted_it(tmp_path: Pat
     photos = make_photos(tmp_path, ["a.CR2"], size=2000)
     stream = io.StringIO()
     console = Console(file=stream, force_terminal=False, width=200)
-    with ProgressView(console, plan_edit(photos).summary()) as view:
+    with ProgressView(console, summary_of(photos)) as view:
         for _ in range(3):  # three tries sent every byte, all refused
             view(FileBytes(1, "upload", "a.CR2", 2000, 2000))
     assert not [line for line in stream.getvalue().splitlines() if "uploaded" in line]
@@ -111,6 +115,6 @@ def test_a_file_is_called_uploaded_only_once_the_store_accepted_it(tmp_path: Pat
 def test_counts_read_as_english(tmp_path: Path) -> None:
     """One photo is "1 photo", not "1 photos" (the plural of every count, everywhere)."""
     console = Console(file=io.StringIO(), width=200)
-    with ProgressView(console, plan_edit(make_photos(tmp_path, ["a.CR2"])).summary(), live=False):
+    with ProgressView(console, summary_of(make_photos(tmp_path, ["a.CR2"])), live=False):
         pass
     assert console.file.getvalue().splitlines()[0] == "1 photo in 1 project"  # type: ignore[attr-defined]

@@ -15,7 +15,9 @@ from bridge.jobs.plan import (
     Expectation,
     ImageKind,
     PlanError,
+    PlanSummary,
     assign_projects,
+    find_photos,
     kind_of,
     plan_edit,
 )
@@ -218,6 +220,12 @@ def test_duplicate_base_names_are_partitioned_never_collapsed(tmp_path: Path) ->
     ]
     assert plan.projects[0].subdir == "project-1"
     assert plan.projects[1].total_bytes == 3
+    # what progress shows before the job plans its projects: the same count, no plan made
+    found = find_photos([first, second, third])
+    assert found.paths == [str(first), str(second), str(third)]
+    assert found.summary(keep_folders_together=False) == PlanSummary(
+        3, 2, 3 + 3 + third.stat().st_size
+    )
 
 
 def test_names_equal_ignoring_case_or_normalisation_are_duplicates(tmp_path: Path) -> None:
