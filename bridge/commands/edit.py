@@ -34,6 +34,7 @@ from bridge.imagen import ImagenValidationError, PhotographyType, Profile
 from bridge.jobs.book import JobBook
 from bridge.jobs.engine import JobEngine, room_needed
 from bridge.jobs.models import (
+    MAX_PHOTOS,
     SMART_TOOLS,
     JobSpec,
     JobView,
@@ -479,6 +480,11 @@ def _plan(args: EditArgs, tools: Tools) -> tuple[PhotoSet, list[SkippedFile]]:
         args.paths, expect=expect, recursive=args.recursive, keep_folders_together=tools.hdr_merge
     )
     photos, paired = pair_jpegs(photos)
+    if len(photos) > MAX_PHOTOS:
+        raise UsageError(
+            f"{len(photos):,} photos given; a job takes at most {MAX_PHOTOS:,}. Edit them in "
+            "several runs (a folder at a time, say)."
+        )
     if args.merge and args.naming == "adobe":
         refuse_shared_sidecars(photos)
     return photos, [*photos.skipped, *paired]

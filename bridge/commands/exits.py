@@ -47,6 +47,7 @@ _ERROR_KINDS: tuple[tuple[str, str, ErrorKind], ...] = (
     ("bridge.settings", "SettingsError", ErrorKind.CONFIG),
     ("bridge.emulator.faults", "FaultConfigError", ErrorKind.CONFIG),
     ("bridge.jobs.plan", "PlanError", ErrorKind.USAGE),
+    ("bridge.jobs.errors", "JobRequestError", ErrorKind.USAGE),
     ("bridge.imagen", "ImagenAuthError", ErrorKind.AUTH),
     ("bridge.imagen", "ImagenValidationError", ErrorKind.USAGE),
     ("bridge.imagen", "ImagenError", ErrorKind.FAILED),

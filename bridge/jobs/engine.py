@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import multiprocessing
@@ -160,6 +161,8 @@ class _Checks:
     reasons: dict[int, str] = field(default_factory=dict)
 
     def add(self, position: int, found: tuple[str, int] | str) -> None:
+        """The next photo's check (``position`` is its place, for the reasons)."""
+        assert position == len(self.kinds)
         if isinstance(found, str):
             self.kinds.append(None)
             self.sizes.append(0)
@@ -351,7 +354,7 @@ class JobEngine(JobBook):
         """Record a new job of the photos at ``paths`` (with the caller's ``ids``; see
         :meth:`JobRequest.split`), or find the one ``idempotency_key`` made, and start it."""
         if not paths or len(paths) > MAX_PHOTOS:
-            raise JobRequestError(f"A job has 1 to {MAX_PHOTOS} photos", path="photos")
+            raise JobRequestError(f"A job has 1 to {MAX_PHOTOS:,} photos", path="photos")
         caller_ids: Sequence[str | None] = ids if ids is not None else [None] * len(paths)
         digest = _digest(spec, paths, caller_ids)
         if idempotency_key is not None:
@@ -423,7 +426,8 @@ class JobEngine(JobBook):
             raise JobRequestError(str(exc), path="tools") from None
         checks = await self._check_photos(spec, paths)
         if all(kind is None for kind in checks.kinds):
-            problems = [f"photos.{i}: {reason}" for i, reason in list(checks.reasons.items())[:20]]
+            first = itertools.islice(checks.reasons.items(), 20)
+            problems = [f"photos.{i}: {reason}" for i, reason in first]
             raise JobRequestError(
                 "No photo of this job can be edited: " + "; ".join(problems), path="photos"
             )

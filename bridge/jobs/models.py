@@ -301,8 +301,9 @@ class PhotoView(BaseModel):
 
 class PhotoList(BaseModel):
     photos: list[PhotoView]
-    next: int | None = None
-    """With a ``limit``: the ``after`` of the next page, while a page came back full."""
+    next: int | None = Field(
+        None, description="With a limit: the `after` of the next page, while pages come back full."
+    )
 
 
 class DeliverRequest(DeliverySpec):

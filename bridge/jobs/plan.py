@@ -341,9 +341,10 @@ def _walk(folder: Path, *, recursive: bool) -> Iterable[Path]:
     """Visible entries, sorted by name; subfolders are yielded (non-recursive) or entered.
 
     Names are sorted, not paths: a Path per entry of a 20,000-file folder, all held for the
-    sort, would cost several times as much. Each entry's Path is parsed from its joined text,
-    as ``folder / name`` would intern every listed name (pathlib does, before Python 3.12)
-    and grow the interpreter's table of interned strings for good."""
+    sort, would cost several times as much. Each entry's Path is parsed from its joined text:
+    ``folder / name`` would intern the listed name itself (pathlib interns every part before
+    Python 3.12), so all 20,000 names, kept alive by the sorted list, would sit in the
+    interpreter's table of interned strings at once, and that table never shrinks."""
     for name in sorted(os.listdir(folder)):  # noqa: PTH208 - see above
         if name.startswith("."):
             continue
@@ -359,10 +360,12 @@ def folder_clashes(photos: Iterable[Photo]) -> Iterator[tuple[int, str]]:
     their folder, and why."""
     folders: dict[Path, dict[tuple[ImageKind, str], str]] = {}
     for position, photo in enumerate(photos):
-        name = photo.name
         names = folders.setdefault(photo.path.parent, {})
-        other = names.setdefault((photo.kind, photo.stem_key), name)
-        if other is not name:
+        key = (photo.kind, photo.stem_key)
+        other = names.get(key)
+        if other is None:
+            names[key] = photo.name
+        else:
             yield (
                 position,
                 "HDR merge keeps a folder's frames in one project, but this name clashes "

@@ -268,6 +268,20 @@ def test_the_real_service_path_uses_the_configured_key(tmp_path: Path, threaded_
     assert "the-right-key" not in done.stdout + done.stderr
 
 
+def test_more_photos_than_a_job_takes_is_a_usage_error_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    for n in range(20_001):
+        (shoot / f"IMG_{n:05d}.CR2").write_bytes(b"r")
+    out = tmp_path / "out"
+    done = invoke("edit", str(shoot), "-p", "5700", "--out", str(out))
+    assert done.exit_code == 2, done.stderr
+    assert "20,001 photos given; a job takes at most 20,000" in " ".join(done.stderr.split())
+    assert not out.exists()  # the folder made for this run is gone again
+
+
 @pytest.mark.parametrize(
     ("sig", "code", "said"),
     [(signal.SIGINT, 130, "Cancelled (Ctrl-C)"), (signal.SIGTERM, 143, "Cancelled (SIGTERM)")],
