@@ -27,7 +27,7 @@ import shutil
 import sqlite3
 import time
 from array import array
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -92,8 +92,8 @@ from bridge.jobs.plan import (
     PlannedProject,
     assign_projects,
     check_photo,
-    collision_key,
     folder_clashes,
+    project_member,
     project_subdir,
 )
 from bridge.jobs.recording import StoreCheckpoint, restore
@@ -666,7 +666,7 @@ class JobEngine(JobBook):
             indexes = array("q")  # the rows are read as planned, not listed first
             jpeg = bytearray()  # and of each, whether it is a JPEG
 
-            def members() -> Iterable[tuple[ImageKind, Path | None, str]]:
+            def members() -> Iterable[tuple[ImageKind, Hashable | None, str]]:
                 for idx, text, word in db.execute(
                     "SELECT idx, path, kind FROM photos WHERE job_id = ? AND project IS NULL"
                     " AND state = 'queued' AND kind IS NOT NULL ORDER BY idx",
@@ -676,7 +676,7 @@ class JobEngine(JobBook):
                     indexes.append(idx)
                     jpeg.append(kind is ImageKind.JPEG)
                     path = Path(from_db(text) or "")
-                    yield kind, path.parent if keep_folders else None, collision_key(path.stem)
+                    yield project_member(kind, path, keep_folders_together=keep_folders)
 
             numbers = assign_projects(members(), cap=PROJECT_PHOTOS)
             if numbers:

@@ -16,7 +16,7 @@ from array import array
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from bridge.xmp.formats import (
     IMAGEN_JPEG_EXTENSIONS,
@@ -234,7 +234,8 @@ def _kind_problems(photos: Iterable[Photo], expect: Expectation) -> list[str]:
 
 
 def _collect(paths: Sequence[Path], *, recursive: bool) -> tuple[PhotoSet, list[str]]:
-    found = PhotoSet([], array("q"))
+    texts: list[str] = []
+    sizes = array("q")
     skipped: list[SkippedFile] = []
     problems: list[str] = []
     seen: set[int] = set()
@@ -248,8 +249,8 @@ def _collect(paths: Sequence[Path], *, recursive: bool) -> tuple[PhotoSet, list[
         if problem:
             problems.append(f"{path}: {problem}")
             return
-        found.paths.append(str(path))
-        found.sizes.append(st.st_size)
+        texts.append(str(path))
+        sizes.append(st.st_size)
 
     for given in paths:
         # abspath, not resolve(): tidy "..", but keep the user's symlinked spelling
@@ -271,7 +272,7 @@ def _collect(paths: Sequence[Path], *, recursive: bool) -> tuple[PhotoSet, list[
             problems.append(f"{path}: unsupported file type {_describe_suffix(path)}")
         else:
             add(path, st)
-    return PhotoSet(found.paths, found.sizes, tuple(skipped)), problems
+    return PhotoSet(texts, sizes, tuple(skipped)), problems
 
 
 def _identity(st: os.stat_result) -> int:
@@ -344,7 +345,8 @@ def _walk(folder: Path, *, recursive: bool) -> Iterable[Path]:
     sort, would cost several times as much. Each entry's Path is parsed from its joined text:
     ``folder / name`` would intern the listed name itself (pathlib interns every part before
     Python 3.12), so all 20,000 names, kept alive by the sorted list, would sit in the
-    interpreter's table of interned strings at once, and that table never shrinks."""
+    interpreter's table of interned strings at once and grow it for the rest of the run
+    (0.9 MB measured, against 0.4 MB this way)."""
     for name in sorted(os.listdir(folder)):  # noqa: PTH208 - see above
         if name.startswith("."):
             continue
@@ -441,12 +443,19 @@ def _place(buckets: list[_Bucket], kind: ImageKind, stems: set[int], size: int, 
     return number
 
 
+def project_member(
+    kind: ImageKind, path: PurePath, *, keep_folders_together: bool
+) -> tuple[ImageKind, Hashable | None, str]:
+    """What :func:`assign_projects` plans a photo by: its kind, its folder as its group when
+    HDR merges keep folders together, and its stem key."""
+    return kind, path.parent if keep_folders_together else None, collision_key(path.stem)
+
+
 def _members(
     photos: Iterable[Photo], keep_folders_together: bool
 ) -> Iterator[tuple[ImageKind, Hashable | None, str]]:
-    """What :func:`assign_projects` plans photos by: a folder is a group for HDR merges."""
     for photo in photos:
-        yield photo.kind, photo.path.parent if keep_folders_together else None, photo.stem_key
+        yield project_member(photo.kind, photo.path, keep_folders_together=keep_folders_together)
 
 
 def project_subdir(index: int, *, several: bool) -> str:

@@ -48,7 +48,7 @@ from bridge.xmp.journal import Journal, new_merge_id
 from bridge.xmp.merge import CrsChanges, check_belongs, crs_changes, merge_crs
 from bridge.xmp.names import NameTable, OnDemand
 from bridge.xmp.packet import DEFAULT_MAX_BYTES, parse_xmp, serialize_xmp
-from bridge.xmp.publish import Snapshot, publish, read_snapshot, unsynced
+from bridge.xmp.publish import Snapshot, publish, read_bounded, read_snapshot, unsynced
 from bridge.xmp.sidecar import (
     Folder,
     Naming,
@@ -452,11 +452,8 @@ class _Prepared:
 def _read_source(path: Path) -> bytes:
     try:
         with path.open("rb") as handle:
-            # sized by the file: read(n) allocates n bytes first, 16 MB for every sidecar
-            size = os.fstat(handle.fileno()).st_size
-            data = handle.read(min(size, DEFAULT_MAX_BYTES) + 1)
-            if len(data) > size:  # it grew meanwhile: read on up to the limit
-                data += handle.read(DEFAULT_MAX_BYTES + 1 - len(data))
+            fd = handle.fileno()
+            data = read_bounded(fd, DEFAULT_MAX_BYTES + 1, expected=os.fstat(fd).st_size)
     except OSError as exc:
         raise XmpError(f"Cannot read {path}: {exc.strerror or exc}") from exc
     if len(data) > DEFAULT_MAX_BYTES:

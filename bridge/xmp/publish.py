@@ -79,7 +79,7 @@ def read_snapshot(path: Path, *, max_bytes: int) -> Snapshot:
             raise PublishError(f"{path} is not a regular file; not touching it")
         if info.st_size > max_bytes:
             raise PublishError(f"{path} is larger than {max_bytes} bytes; not touching it")
-        data = _read_all(fd, max_bytes + 1, expected=info.st_size)
+        data = read_bounded(fd, max_bytes + 1, expected=info.st_size)
     except OSError as exc:
         raise PublishError(f"Cannot read {path}: {_reason(exc)}") from exc
     finally:
@@ -89,9 +89,10 @@ def read_snapshot(path: Path, *, max_bytes: int) -> Snapshot:
     return Snapshot(path, data, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
 
 
-def _read_all(fd: int, limit: int, *, expected: int) -> bytes:
-    """Up to ``limit`` bytes, read in chunks sized for the ``expected`` file: each read
-    allocates its whole request, so a fixed 1 MB chunk would cost 1 MB per small sidecar."""
+def read_bounded(fd: int, limit: int, *, expected: int) -> bytes:
+    """Up to ``limit`` bytes of ``fd``, read in chunks sized for the ``expected`` file: each
+    read allocates its whole request, so a fixed 1 MB (or limit-sized) chunk would cost that
+    much per small sidecar."""
     chunks: list[bytes] = []
     remaining = limit
     step = max(expected + 1, 1 << 16)
